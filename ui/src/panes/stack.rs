@@ -1,0 +1,89 @@
+use ratatui::buffer::Buffer;
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Cell, Paragraph, Row, Table, Widget};
+
+use super::{render_waiting, title};
+use crate::theme;
+use crate::view::{PaneId, StackView};
+
+/// Resources and their status, recent events, outputs.
+pub struct StackPane<'a> {
+    view: &'a StackView,
+    focused: bool,
+}
+
+impl<'a> StackPane<'a> {
+    pub fn new(view: &'a StackView, focused: bool) -> Self {
+        Self { view, focused }
+    }
+}
+
+impl Widget for StackPane<'_> {
+    fn render(self, area: Rect, buf: &mut Buffer) {
+        let v = self.view;
+        let block = theme::pane_block(title(PaneId::Stack, &v.backend), self.focused);
+        let inner = block.inner(area);
+        block.render(area, buf);
+        if v.resources.is_empty() {
+            render_waiting("Waiting for the stack to report its resources…", inner, buf);
+            return;
+        }
+        let events_height = if v.events.is_empty() {
+            0
+        } else {
+            (v.events.len() as u16 + 1).min(inner.height / 3)
+        };
+        let outputs_height = if v.outputs.is_empty() {
+            0
+        } else {
+            (v.outputs.len() as u16 + 1).min(inner.height / 4)
+        };
+        let [table_area, events_area, outputs_area] = Layout::vertical([
+            Constraint::Fill(1),
+            Constraint::Length(events_height),
+            Constraint::Length(outputs_height),
+        ])
+        .areas(inner);
+
+        let rows = v.resources.iter().map(|r| {
+            Row::new(vec![
+                Cell::from(r.name.clone()),
+                Cell::from(r.kind.clone()).style(theme::muted()),
+                Cell::from(r.health.label()).style(theme::health(r.health)),
+                Cell::from(r.detail.clone()),
+            ])
+        });
+        Table::new(
+            rows,
+            [
+                Constraint::Max(16),
+                Constraint::Max(10),
+                Constraint::Length(11),
+                Constraint::Fill(1),
+            ],
+        )
+        .header(Row::new(vec!["resource", "kind", "status", "detail"]).style(theme::muted()))
+        .render(table_area, buf);
+
+        if events_height > 0 {
+            let skip = v
+                .events
+                .len()
+                .saturating_sub(events_height.saturating_sub(1) as usize);
+            let mut lines = vec![Line::styled("recent events", theme::muted())];
+            lines.extend(v.events.iter().skip(skip).map(|e| Line::from(e.clone())));
+            Paragraph::new(lines).render(events_area, buf);
+        }
+        if outputs_height > 0 {
+            let mut lines = vec![Line::styled("outputs", theme::muted())];
+            lines.extend(v.outputs.iter().map(|(k, val)| {
+                Line::from(vec![
+                    Span::styled(format!("{k}: "), theme::muted()),
+                    Span::raw(val.clone()),
+                ])
+            }));
+            Paragraph::new(lines).render(outputs_area, buf);
+        }
+    }
+}

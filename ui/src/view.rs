@@ -1,0 +1,224 @@
+//! Plain view structs: everything a frame shows, built by the app from its state.
+//!
+//! Nothing here knows where the numbers come from (local or AWS, live or recorded): the app
+//! fills these structs in `App::view()` and the widgets in this crate render them.
+
+/// The four panes of the dashboard, in focus order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum PaneId {
+    Stack,
+    Throughput,
+    Scores,
+    Query,
+}
+
+impl PaneId {
+    /// All panes in focus order (`Tab` walks this list, `1`–`4` index it).
+    pub const ALL: [PaneId; 4] = [
+        PaneId::Stack,
+        PaneId::Throughput,
+        PaneId::Scores,
+        PaneId::Query,
+    ];
+
+    pub fn title(self) -> &'static str {
+        match self {
+            PaneId::Stack => "Stack",
+            PaneId::Throughput => "Throughput",
+            PaneId::Scores => "Scores",
+            PaneId::Query => "Query",
+        }
+    }
+
+    /// 1-based number shown in titles and used by the `1`–`4` keys.
+    pub fn number(self) -> usize {
+        self.index() + 1
+    }
+
+    pub fn index(self) -> usize {
+        match self {
+            PaneId::Stack => 0,
+            PaneId::Throughput => 1,
+            PaneId::Scores => 2,
+            PaneId::Query => 3,
+        }
+    }
+
+    pub fn next(self) -> PaneId {
+        PaneId::ALL[(self.index() + 1) % PaneId::ALL.len()]
+    }
+
+    pub fn prev(self) -> PaneId {
+        PaneId::ALL[(self.index() + PaneId::ALL.len() - 1) % PaneId::ALL.len()]
+    }
+}
+
+/// Everything one frame of the dashboard shows.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DashboardView {
+    /// Left part of the top bar, e.g. `iotaa · local · ./data`.
+    pub title: String,
+    pub focus: PaneId,
+    /// The focused pane fills the screen.
+    pub zoomed: bool,
+    pub stack: StackView,
+    pub throughput: ThroughputView,
+    pub scores: ScoresView,
+    pub query: QueryView,
+    pub status: StatusView,
+    /// `Some` while the help overlay is open.
+    pub help: Option<HelpView>,
+}
+
+/// How healthy a resource or stage is. Rendered as a word and a colour.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Health {
+    Ok,
+    InProgress,
+    Stopped,
+    Failed,
+    Missing,
+}
+
+impl Health {
+    pub fn label(self) -> &'static str {
+        match self {
+            Health::Ok => "ok",
+            Health::InProgress => "in progress",
+            Health::Stopped => "stopped",
+            Health::Failed => "failed",
+            Health::Missing => "missing",
+        }
+    }
+}
+
+/// One row of the Stack pane: a resource (local folder, log, stream) or an AWS resource.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ResourceRow {
+    pub name: String,
+    pub kind: String,
+    pub health: Health,
+    /// Free text: a path, a size, a checkpoint position.
+    pub detail: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct StackView {
+    /// `local` or `aws (stack NAME, REGION)`.
+    pub backend: String,
+    pub resources: Vec<ResourceRow>,
+    /// Most recent last.
+    pub events: Vec<String>,
+    pub outputs: Vec<(String, String)>,
+}
+
+/// Live figures for the Throughput pane.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct ThroughputStats {
+    pub records_per_sec: f64,
+    pub bytes_per_sec: f64,
+    pub sent: u64,
+    pub acknowledged: u64,
+    pub failed: u64,
+    pub retries: u64,
+    /// Seconds between a reading's arrival and its delivery to the lake, if known.
+    pub delivery_lag_secs: Option<f64>,
+    pub objects_delivered: u64,
+    /// Records per second, one value per bin, oldest first.
+    pub history: Vec<u64>,
+    /// What one bin of `history` spans, for the axis label (e.g. `1 s`).
+    pub bin_label: String,
+    pub paused: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct ThroughputView {
+    /// `None` until the producer has reported; the pane then says `waiting_for`.
+    pub stats: Option<ThroughputStats>,
+    pub waiting_for: String,
+}
+
+/// One alert line in the Scores pane.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AlertRow {
+    /// `HH:MM:SS` (UTC).
+    pub time: String,
+    pub device: String,
+    pub value: i64,
+    pub score: f64,
+    /// Short text, e.g. `HIGH 7.1`.
+    pub explanation: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct ScoreStats {
+    /// ANOMALY_SCORE values tailed from the anomaly stream, oldest first.
+    pub scores: Vec<f64>,
+    pub threshold: f64,
+    pub latest: Option<f64>,
+    /// `Some((seen, needed))` while the forest is still warming up.
+    pub warming_up: Option<(u64, u64)>,
+    /// Records the detector is behind the readings stream.
+    pub lag_records: u64,
+    /// Most recent first.
+    pub alerts: Vec<AlertRow>,
+}
+
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct ScoresView {
+    pub stats: Option<ScoreStats>,
+    pub waiting_for: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct QueryView {
+    /// The SQL in the editor (or the example it will start with).
+    pub sql: String,
+    /// A line under the SQL: state of the engine or of the last run.
+    pub state: String,
+}
+
+/// Severity of the status-line notice.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NoticeLevel {
+    Info,
+    Warning,
+    Error,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Notice {
+    pub level: NoticeLevel,
+    pub text: String,
+}
+
+/// The bottom line: a notice, if any, then key hints.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct StatusView {
+    /// `(keys, label)` pairs, e.g. `("q", "quit")`, most useful first; cut to the width.
+    pub hints: Vec<(String, String)>,
+    pub notice: Option<Notice>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct HelpRow {
+    /// The keys bound, as the user writes them in config (`ctrl-r, f5`).
+    pub keys: String,
+    /// The action's name in config (`run_query`).
+    pub action: String,
+    pub description: String,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct HelpSection {
+    pub title: String,
+    pub rows: Vec<HelpRow>,
+}
+
+/// The help overlay, generated from the keymap in force.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct HelpView {
+    pub sections: Vec<HelpSection>,
+    /// A line under the table, e.g. where the config file is.
+    pub footer: String,
+}

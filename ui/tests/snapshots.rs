@@ -1,0 +1,233 @@
+//! Whole-screen snapshots of the dashboard at fixed sizes, on ratatui's `TestBackend`.
+//! Review changes with `cargo insta review` or `INSTA_UPDATE=always cargo test -p ui` + git diff.
+
+use ratatui::Terminal;
+use ratatui::backend::TestBackend;
+use ui::*;
+
+fn help() -> HelpView {
+    let row = |keys: &str, action: &str, description: &str| HelpRow {
+        keys: keys.into(),
+        action: action.into(),
+        description: description.into(),
+    };
+    HelpView {
+        sections: vec![
+            HelpSection {
+                title: "Global".into(),
+                rows: vec![
+                    row("q, ctrl-c", "quit", "Quit, flushing what is buffered"),
+                    row("?", "help", "Show or hide this help"),
+                    row("tab", "focus_next", "Focus the next pane"),
+                    row("z", "zoom", "Zoom the focused pane"),
+                ],
+            },
+            HelpSection {
+                title: "Query pane".into(),
+                rows: vec![row("ctrl-r, f5", "run_query", "Run the SQL in the editor")],
+            },
+        ],
+        footer: "Keys are set in [keys] of /home/me/.config/iotaa/config.toml".into(),
+    }
+}
+
+/// The dashboard as it looks at start, before any stage has reported.
+fn waiting() -> DashboardView {
+    DashboardView {
+        title: "iotaa · local · ./data".into(),
+        focus: PaneId::Stack,
+        zoomed: false,
+        stack: StackView {
+            backend: "local".into(),
+            resources: vec![
+                ResourceRow {
+                    name: "data dir".into(),
+                    kind: "folder".into(),
+                    health: Health::Ok,
+                    detail: "./data".into(),
+                },
+                ResourceRow {
+                    name: "readings".into(),
+                    kind: "stream".into(),
+                    health: Health::Missing,
+                    detail: "created when the pipeline starts".into(),
+                },
+            ],
+            events: vec![],
+            outputs: vec![],
+        },
+        throughput: ThroughputView {
+            stats: None,
+            waiting_for: "Waiting for the producer: no readings sent yet.".into(),
+        },
+        scores: ScoresView {
+            stats: None,
+            waiting_for: "Waiting for the anomaly stream: no scored readings yet.".into(),
+        },
+        query: QueryView {
+            sql: "SELECT deviceid, count(*)\nFROM analyticsdemo.devicedata\nGROUP BY deviceid"
+                .into(),
+            state: "Waiting for the lake: no objects delivered yet.".into(),
+        },
+        status: StatusView {
+            hints: vec![
+                ("q".into(), "quit".into()),
+                ("?".into(), "help".into()),
+                ("tab".into(), "focus".into()),
+                ("z".into(), "zoom".into()),
+                ("a".into(), "anomaly".into()),
+                ("p".into(), "pause".into()),
+            ],
+            notice: None,
+        },
+        help: None,
+    }
+}
+
+/// A dashboard with data in every pane (figures made up for the fixture).
+fn live() -> DashboardView {
+    let mut v = waiting();
+    v.focus = PaneId::Scores;
+    v.stack.events = vec!["06:40:01 readings stream opened".into()];
+    v.stack.outputs = vec![("lake".into(), "./data/lake".into())];
+    v.throughput.stats = Some(ThroughputStats {
+        records_per_sec: 5.0,
+        bytes_per_sec: 415.0,
+        sent: 1234,
+        acknowledged: 1230,
+        failed: 4,
+        retries: 2,
+        delivery_lag_secs: Some(3.5),
+        objects_delivered: 12,
+        history: (0..90).map(|i| 4 + (i % 3) as u64).collect(),
+        bin_label: "1 s".into(),
+        paused: false,
+    });
+    let mut scores: Vec<f64> = (0..200).map(|i| 0.7 + 0.1 * ((i % 7) as f64)).collect();
+    scores[150] = 7.2;
+    v.scores.stats = Some(ScoreStats {
+        scores,
+        threshold: 4.0,
+        latest: Some(0.83),
+        warming_up: None,
+        lag_records: 0,
+        alerts: vec![AlertRow {
+            time: "06:41:07".into(),
+            device: "cccc".into(),
+            value: 451,
+            score: 7.2,
+            explanation: "sensorReading HIGH 7.20".into(),
+        }],
+    });
+    v.status.notice = Some(Notice {
+        level: NoticeLevel::Info,
+        text: "Anomaly sent: cccc = 451".into(),
+    });
+    v
+}
+
+fn render(view: &DashboardView, width: u16, height: u16) -> TestBackend {
+    let mut terminal = Terminal::new(TestBackend::new(width, height)).unwrap();
+    terminal
+        .draw(|f| f.render_widget(Dashboard(view), f.area()))
+        .unwrap();
+    terminal.backend().clone()
+}
+
+#[test]
+fn waiting_120x40() {
+    insta::assert_snapshot!(render(&waiting(), 120, 40));
+}
+
+#[test]
+fn waiting_80x24() {
+    insta::assert_snapshot!(render(&waiting(), 80, 24));
+}
+
+#[test]
+fn waiting_40x12_shows_only_the_focused_pane() {
+    insta::assert_snapshot!(render(&waiting(), 40, 12));
+}
+
+#[test]
+fn live_120x40() {
+    insta::assert_snapshot!(render(&live(), 120, 40));
+}
+
+#[test]
+fn live_80x24() {
+    insta::assert_snapshot!(render(&live(), 80, 24));
+}
+
+#[test]
+fn zoomed_scores_80x24() {
+    let mut v = live();
+    v.zoomed = true;
+    insta::assert_snapshot!(render(&v, 80, 24));
+}
+
+#[test]
+fn warming_up_scores_80x24() {
+    let mut v = live();
+    if let Some(s) = v.scores.stats.as_mut() {
+        s.warming_up = Some((23, 64));
+        s.scores = vec![0.0; 23];
+        s.alerts.clear();
+        s.lag_records = 120;
+    }
+    v.zoomed = true;
+    insta::assert_snapshot!(render(&v, 80, 24));
+}
+
+#[test]
+fn help_overlay_120x40() {
+    let mut v = waiting();
+    v.help = Some(help());
+    insta::assert_snapshot!(render(&v, 120, 40));
+}
+
+#[test]
+fn help_overlay_40x12() {
+    let mut v = waiting();
+    v.help = Some(help());
+    insta::assert_snapshot!(render(&v, 40, 12));
+}
+
+#[test]
+fn too_small_says_so() {
+    insta::assert_snapshot!(render(&waiting(), 39, 11));
+}
+
+/// No size from 1×1 to 400×120 panics, in any focus, zoom or help state.
+#[test]
+fn every_size_renders_without_panic() {
+    let views = [waiting(), live()];
+    for width in (1..=400).step_by(19).chain([39, 40, 41, 79, 80, 81]) {
+        for height in (1..=120).step_by(9).chain([11, 12, 13, 19, 20, 21]) {
+            for (i, base) in views.iter().enumerate() {
+                let mut v = base.clone();
+                v.focus = PaneId::ALL[(width as usize + height as usize + i) % 4];
+                v.zoomed = width % 2 == 0;
+                if height % 3 == 0 {
+                    v.help = Some(help());
+                }
+                render(&v, width, height);
+            }
+        }
+    }
+}
+
+#[test]
+fn pane_areas_follow_size_focus_and_zoom() {
+    let area = |w, h| ratatui::layout::Rect::new(0, 0, w, h);
+    let mut v = waiting();
+    assert_eq!(pane_areas(area(120, 40), &v).len(), 4);
+    assert_eq!(pane_areas(area(60, 16), &v).len(), 1, "compact: focused only");
+    assert!(pane_areas(area(39, 12), &v).is_empty(), "too small: none");
+    v.zoomed = true;
+    v.focus = PaneId::Query;
+    let zoomed = pane_areas(area(120, 40), &v);
+    assert_eq!(zoomed.len(), 1);
+    assert_eq!(zoomed[0].0, PaneId::Query);
+    assert_eq!(zoomed[0].1.width, 120);
+}
