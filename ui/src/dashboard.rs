@@ -45,8 +45,7 @@ pub fn pane_areas(area: Rect, view: &DashboardView) -> Vec<(PaneId, Rect)> {
     let [stack, throughput] =
         Layout::horizontal([Constraint::Percentage(50), Constraint::Percentage(50)]).areas(top);
     let [scores, query] =
-        Layout::horizontal([Constraint::Percentage(50), Constraint::Percentage(50)])
-            .areas(bottom);
+        Layout::horizontal([Constraint::Percentage(50), Constraint::Percentage(50)]).areas(bottom);
     vec![
         (PaneId::Stack, stack),
         (PaneId::Throughput, throughput),

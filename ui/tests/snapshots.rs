@@ -222,7 +222,11 @@ fn pane_areas_follow_size_focus_and_zoom() {
     let area = |w, h| ratatui::layout::Rect::new(0, 0, w, h);
     let mut v = waiting();
     assert_eq!(pane_areas(area(120, 40), &v).len(), 4);
-    assert_eq!(pane_areas(area(60, 16), &v).len(), 1, "compact: focused only");
+    assert_eq!(
+        pane_areas(area(60, 16), &v).len(),
+        1,
+        "compact: focused only"
+    );
     assert!(pane_areas(area(39, 12), &v).is_empty(), "too small: none");
     v.zoomed = true;
     v.focus = PaneId::Query;

@@ -130,8 +130,7 @@ impl Widget for ScoresPane<'_> {
             ],
         )
         .header(
-            Row::new(vec!["time", "device", "value", "score", "explanation"])
-                .style(theme::muted()),
+            Row::new(vec!["time", "device", "value", "score", "explanation"]).style(theme::muted()),
         )
         .render(alerts_area, buf);
     }

@@ -5,7 +5,7 @@ use ratatui::widgets::{Cell, Paragraph, Row, Table, Widget};
 
 use super::{render_waiting, title};
 use crate::theme;
-use crate::view::{PaneId, StackView};
+use crate::view::{PaneId, ResourceRow, StackView};
 
 /// Resources and their status, recent events, outputs.
 pub struct StackPane<'a> {
@@ -46,20 +46,36 @@ impl Widget for StackPane<'_> {
         ])
         .areas(inner);
 
+        // Columns as wide as their content; the detail (often a path) gets the rest and is
+        // cut on the left, where a path is least informative.
+        let width_of = |f: fn(&ResourceRow) -> usize, header: &str| {
+            v.resources
+                .iter()
+                .map(f)
+                .chain([header.chars().count()])
+                .max()
+                .unwrap_or(0) as u16
+        };
+        let name_w = width_of(|r| r.name.chars().count(), "resource").min(20);
+        let kind_w = width_of(|r| r.kind.chars().count(), "kind").min(12);
+        let status_w = width_of(|r| r.health.label().len(), "status");
+        let detail_w = table_area
+            .width
+            .saturating_sub(name_w + kind_w + status_w + 3) as usize;
         let rows = v.resources.iter().map(|r| {
             Row::new(vec![
                 Cell::from(r.name.clone()),
                 Cell::from(r.kind.clone()).style(theme::muted()),
                 Cell::from(r.health.label()).style(theme::health(r.health)),
-                Cell::from(r.detail.clone()),
+                Cell::from(elide_left(&r.detail, detail_w)),
             ])
         });
         Table::new(
             rows,
             [
-                Constraint::Max(16),
-                Constraint::Max(10),
-                Constraint::Length(11),
+                Constraint::Length(name_w),
+                Constraint::Length(kind_w),
+                Constraint::Length(status_w),
                 Constraint::Fill(1),
             ],
         )
@@ -85,5 +101,31 @@ impl Widget for StackPane<'_> {
             }));
             Paragraph::new(lines).render(outputs_area, buf);
         }
+    }
+}
+
+/// `…` and the last `width - 1` characters of `text` when it is longer than `width`.
+fn elide_left(text: &str, width: usize) -> String {
+    let len = text.chars().count();
+    if len <= width {
+        return text.to_string();
+    }
+    if width == 0 {
+        return String::new();
+    }
+    let tail: String = text.chars().skip(len - (width - 1)).collect();
+    format!("…{tail}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::elide_left;
+
+    #[test]
+    fn elides_on_the_left() {
+        assert_eq!(elide_left("/work/main/data", 20), "/work/main/data");
+        assert_eq!(elide_left("/work/main/data", 8), "…in/data");
+        assert_eq!(elide_left("/work", 1), "…");
+        assert_eq!(elide_left("/work", 0), "");
     }
 }
