@@ -1,0 +1,153 @@
+//! The one `Action` enum. Keys, workers and signals all become actions sent on the app's
+//! channel; `App::update` is the only place they change state.
+//!
+//! Bindable actions have `snake_case` names: those are the names used in `[keys]` of
+//! `config.toml`. Internal actions (resize, tick) carry data and cannot be bound.
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Action {
+    Quit,
+    Help,
+    FocusNext,
+    FocusPrev,
+    FocusStack,
+    FocusThroughput,
+    FocusScores,
+    FocusQuery,
+    Zoom,
+    FireAnomaly,
+    TogglePause,
+    RateUp,
+    RateDown,
+    EditQuery,
+    RunQuery,
+    CancelQuery,
+    LeaveEditor,
+    /// The terminal was resized to (columns, rows).
+    #[serde(skip)]
+    Resize(u16, u16),
+    /// The periodic tick: time-based state (elapsed times, rates) may change.
+    #[serde(skip)]
+    Tick,
+}
+
+/// Where a binding applies. Pane bindings are looked up first while that pane has focus, so
+/// `ctrl-c` can cancel a query in the Query pane and quit elsewhere.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scope {
+    Global,
+    QueryPane,
+}
+
+/// Every bindable action with its scope and the sentence the help overlay shows.
+pub const BINDABLE: &[(Action, Scope, &str)] = &[
+    (
+        Action::Quit,
+        Scope::Global,
+        "Quit, flushing what is buffered",
+    ),
+    (Action::Help, Scope::Global, "Show or hide this help"),
+    (Action::FocusNext, Scope::Global, "Focus the next pane"),
+    (Action::FocusPrev, Scope::Global, "Focus the previous pane"),
+    (Action::FocusStack, Scope::Global, "Focus the Stack pane"),
+    (
+        Action::FocusThroughput,
+        Scope::Global,
+        "Focus the Throughput pane",
+    ),
+    (Action::FocusScores, Scope::Global, "Focus the Scores pane"),
+    (Action::FocusQuery, Scope::Global, "Focus the Query pane"),
+    (
+        Action::Zoom,
+        Scope::Global,
+        "Zoom the focused pane / back to all four",
+    ),
+    (
+        Action::FireAnomaly,
+        Scope::Global,
+        "Send one anomalous reading (a spike)",
+    ),
+    (
+        Action::TogglePause,
+        Scope::Global,
+        "Pause or resume the producer",
+    ),
+    (Action::RateUp, Scope::Global, "Double the producer's rate"),
+    (Action::RateDown, Scope::Global, "Halve the producer's rate"),
+    (Action::EditQuery, Scope::QueryPane, "Edit the SQL"),
+    (Action::RunQuery, Scope::QueryPane, "Run the SQL"),
+    (
+        Action::CancelQuery,
+        Scope::QueryPane,
+        "Cancel the running query",
+    ),
+    (Action::LeaveEditor, Scope::QueryPane, "Leave the editor"),
+];
+
+impl Action {
+    /// The name used in `[keys]`, e.g. `run_query`. `None` for internal actions.
+    pub fn name(&self) -> Option<&'static str> {
+        Some(match self {
+            Action::Quit => "quit",
+            Action::Help => "help",
+            Action::FocusNext => "focus_next",
+            Action::FocusPrev => "focus_prev",
+            Action::FocusStack => "focus_stack",
+            Action::FocusThroughput => "focus_throughput",
+            Action::FocusScores => "focus_scores",
+            Action::FocusQuery => "focus_query",
+            Action::Zoom => "zoom",
+            Action::FireAnomaly => "fire_anomaly",
+            Action::TogglePause => "toggle_pause",
+            Action::RateUp => "rate_up",
+            Action::RateDown => "rate_down",
+            Action::EditQuery => "edit_query",
+            Action::RunQuery => "run_query",
+            Action::CancelQuery => "cancel_query",
+            Action::LeaveEditor => "leave_editor",
+            Action::Resize(..) | Action::Tick => return None,
+        })
+    }
+
+    pub fn scope(&self) -> Scope {
+        BINDABLE
+            .iter()
+            .find(|(a, _, _)| a == self)
+            .map_or(Scope::Global, |(_, s, _)| *s)
+    }
+
+    pub fn description(&self) -> &'static str {
+        BINDABLE
+            .iter()
+            .find(|(a, _, _)| a == self)
+            .map_or("", |(_, _, d)| d)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The serde name, `name()` and the BINDABLE table agree for every bindable action.
+    #[test]
+    fn names_agree_with_serde() {
+        for (action, _, description) in BINDABLE {
+            let name = action.name().expect("bindable actions have names");
+            let serde_name = serde_json::to_value(action).unwrap();
+            assert_eq!(serde_name, serde_json::Value::String(name.into()));
+            let back: Action = serde_json::from_value(serde_name).unwrap();
+            assert_eq!(&back, action);
+            assert!(!description.is_empty());
+        }
+    }
+
+    #[test]
+    fn internal_actions_cannot_be_named() {
+        assert!(serde_json::from_str::<Action>("\"tick\"").is_err());
+        assert!(serde_json::from_str::<Action>("\"resize\"").is_err());
+        assert_eq!(Action::Tick.name(), None);
+    }
+}

@@ -1,0 +1,176 @@
+//! Command line: the dashboard by default, headless commands for the same pipeline.
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+use crate::config::Backend;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "iotaa",
+    version,
+    about = "A terminal dashboard that runs and operates a streaming IoT anomaly pipeline.",
+    long_about = "A terminal dashboard that runs and operates a streaming IoT anomaly pipeline: \
+simulated devices send readings, a Random Cut Forest scores each one, high scores raise alerts, \
+and every reading lands in a data lake you can query with SQL. With no command, starts the \
+dashboard."
+)]
+pub struct Cli {
+    /// Config file (default: ./config.toml, else ~/.config/iotaa/config.toml, else built-in defaults).
+    #[arg(long, global = true, value_name = "PATH")]
+    pub config: Option<PathBuf>,
+    /// Run on this backend instead of the config's `backend`.
+    #[arg(long, global = true, value_enum)]
+    pub backend: Option<Backend>,
+    /// Output format of headless commands.
+    #[arg(long, global = true, value_enum, default_value_t = Format::Table)]
+    pub format: Format,
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    Table,
+    Csv,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the producer and the pipeline without the dashboard.
+    Produce {
+        /// Readings per second per device (default: producer.rate).
+        #[arg(long)]
+        rate: Option<f64>,
+        /// Stop after sending this many readings.
+        #[arg(long, conflicts_with = "duration")]
+        count: Option<u64>,
+        /// Stop after this long, e.g. 15s, 2m.
+        #[arg(long)]
+        duration: Option<String>,
+    },
+    /// Send one anomalous reading to the readings stream.
+    Spike {
+        /// Device to spike (default: spike.device, else a random device).
+        #[arg(long)]
+        device: Option<String>,
+        /// Reading to send (default: random in the spike range).
+        #[arg(long, allow_hyphen_values = true)]
+        value: Option<i16>,
+    },
+    /// Print scored readings from the anomaly stream as they arrive.
+    Tail {
+        /// Where to start: trim-horizon, latest, or a UTC timestamp.
+        #[arg(long, default_value = "latest")]
+        from: String,
+        /// Stop after this many records.
+        #[arg(long)]
+        count: Option<u64>,
+    },
+    /// Run a SQL query over the lake (Athena's dialect) and print the result.
+    Query {
+        /// The SQL to run.
+        sql: Option<String>,
+        /// Read the SQL from a file.
+        #[arg(short = 'f', long = "file", conflicts_with = "sql")]
+        file: Option<PathBuf>,
+        /// Keep at most this many rows (default: query.max_rows).
+        #[arg(long)]
+        max_rows: Option<u32>,
+    },
+    /// Deploy, inspect or delete the resources of the pipeline.
+    Stack {
+        #[command(subcommand)]
+        action: StackCommand,
+    },
+    /// Run the detector alone, or score a file of recorded readings to backtest a threshold.
+    Detect {
+        /// NDJSON readings to score offline; prints scored readings as NDJSON.
+        #[arg(long)]
+        input: Option<PathBuf>,
+    },
+    /// Check or print the configuration.
+    Config {
+        #[command(subcommand)]
+        action: ConfigCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum StackCommand {
+    /// Create or update the stack and follow it until it settles.
+    Deploy,
+    /// Show the stack's status and each resource's status.
+    Status,
+    /// Show the stack's recent events.
+    Events,
+    /// Show the stack's outputs.
+    Outputs,
+    /// Delete the stack (asks first unless --yes).
+    Delete {
+        /// Do not ask for confirmation.
+        #[arg(long)]
+        yes: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Validate the config and say which file it came from.
+    Check,
+    /// Print the effective config (defaults, file and resolved paths) as TOML.
+    Print,
+}
+
+impl Command {
+    /// The command as the user typed it, for messages.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Command::Produce { .. } => "produce",
+            Command::Spike { .. } => "spike",
+            Command::Tail { .. } => "tail",
+            Command::Query { .. } => "query",
+            Command::Stack { action } => match action {
+                StackCommand::Deploy => "stack deploy",
+                StackCommand::Status => "stack status",
+                StackCommand::Events => "stack events",
+                StackCommand::Outputs => "stack outputs",
+                StackCommand::Delete { .. } => "stack delete",
+            },
+            Command::Detect { .. } => "detect",
+            Command::Config { .. } => "config",
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_is_well_formed() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn every_subcommand_explains_itself() {
+        for sub in Cli::command().get_subcommands() {
+            assert!(sub.get_about().is_some(), "{} has no help", sub.get_name());
+        }
+    }
+
+    #[test]
+    fn negative_spike_values_parse() {
+        let cli = Cli::try_parse_from(["iotaa", "spike", "--value", "-450"]).unwrap();
+        assert!(matches!(
+            cli.command,
+            Some(Command::Spike {
+                value: Some(-450),
+                ..
+            })
+        ));
+    }
+}
