@@ -1,0 +1,303 @@
+//! End-to-end: the real binary in a real terminal (tmux) at a fixed size.
+//!
+//! Each test runs its own tmux server (`-L` socket) with `remain-on-exit`. The binary runs
+//! under `sh -c '…; echo EXIT=$?'` so its exit status is read from the screen (tmux 3.3 at
+//! times never reaps a child that exits right after closing its tty, leaving
+//! `pane_dead_status` empty). After it ends the test checks whether the terminal is still on
+//! the alternate screen. Waits poll the screen for a condition with a deadline; no fixed sleeps
+//! stand in for a condition.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+const DEADLINE: Duration = Duration::from_secs(30);
+
+struct Tmux {
+    socket: String,
+    _conf: tempfile::NamedTempFile,
+}
+
+impl Tmux {
+    /// Starts `command` in a detached session of `width`×`height`.
+    fn start(width: u16, height: u16, cwd: &Path, env: &[(&str, &str)], command: &[&str]) -> Tmux {
+        static N: AtomicUsize = AtomicUsize::new(0);
+        let socket = format!(
+            "iotaa-e2e-{}-{}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::SeqCst)
+        );
+        let conf = tempfile::NamedTempFile::new().unwrap();
+        std::fs::write(
+            conf.path(),
+            "set -g remain-on-exit on\nset -g history-limit 100\n",
+        )
+        .unwrap();
+        let mut args: Vec<String> = vec![
+            "-L".into(),
+            socket.clone(),
+            "-f".into(),
+            conf.path().display().to_string(),
+            "new-session".into(),
+            "-d".into(),
+            "-x".into(),
+            width.to_string(),
+            "-y".into(),
+            height.to_string(),
+            "-c".into(),
+            cwd.display().to_string(),
+        ];
+        for (k, v) in env {
+            args.push("-e".into());
+            args.push(format!("{k}={v}"));
+        }
+        let quoted: Vec<String> = command.iter().map(|a| format!("'{a}'")).collect();
+        args.push("sh".into());
+        args.push("-c".into());
+        // One line after the command: its status and the tty's canonical/echo modes.
+        args.push(format!(
+            "{}; st=$?; echo \"EXIT=$st TTY=$(stty -a | tr ' ;' '\\n\\n' | grep -xE -- '-?(icanon|echo)' | tr '\\n' ,)\"",
+            quoted.join(" ")
+        ));
+        let status = Command::new("tmux")
+            .args(&args)
+            .env_remove("TMUX")
+            .status()
+            .expect("tmux must be installed (see .ci/run)");
+        assert!(status.success(), "tmux new-session failed");
+        Tmux {
+            socket,
+            _conf: conf,
+        }
+    }
+
+    fn tmux(&self, args: &[&str]) -> String {
+        let out = Command::new("tmux")
+            .arg("-L")
+            .arg(&self.socket)
+            .args(args)
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    fn screen(&self) -> String {
+        self.tmux(&["capture-pane", "-p", "-t", "0"])
+    }
+
+    /// The screen and the scrollback above it, wrapped lines joined.
+    fn screen_and_history(&self) -> String {
+        self.tmux(&["capture-pane", "-p", "-J", "-S", "-", "-t", "0"])
+    }
+
+    fn display(&self, format: &str) -> String {
+        self.tmux(&["display-message", "-p", "-t", "0", format])
+            .trim()
+            .to_string()
+    }
+
+    fn keys(&self, keys: &[&str]) {
+        let mut args = vec!["send-keys", "-t", "0"];
+        args.extend(keys);
+        self.tmux(&args);
+    }
+
+    /// Waits until `cond` holds for the screen; panics with the screen at the deadline.
+    fn wait_for(&self, what: &str, cond: impl Fn(&str) -> bool) -> String {
+        self.wait_on(what, Self::screen, cond)
+    }
+
+    fn wait_on(
+        &self,
+        what: &str,
+        capture: fn(&Self) -> String,
+        cond: impl Fn(&str) -> bool,
+    ) -> String {
+        let start = Instant::now();
+        loop {
+            let screen = capture(self);
+            if cond(&screen) {
+                return screen;
+            }
+            if start.elapsed() > DEADLINE {
+                panic!("timed out waiting for {what}; screen:\n{screen}");
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Waits for the command to end; returns its exit status (from the `EXIT=` line).
+    fn wait_exit(&self) -> i32 {
+        let screen = self.wait_on("the command to exit", Self::screen_and_history, |s| {
+            s.contains("EXIT=")
+        });
+        screen
+            .split("EXIT=")
+            .nth(1)
+            .and_then(|rest| rest.split_whitespace().next())
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_else(|| panic!("no exit status on screen:\n{screen}"))
+    }
+
+    /// The pid of the command (the child of the `sh` that runs it).
+    fn command_pid(&self) -> String {
+        let shell = self.display("#{pane_pid}");
+        let out = Command::new("ps")
+            .args(["-o", "pid=", "--ppid", &shell])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    }
+
+    fn alternate_screen(&self) -> bool {
+        self.display("#{alternate_on}") == "1"
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        self.tmux(&["kill-server"]);
+    }
+}
+
+fn workdir() -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("config.toml");
+    std::fs::write(&config, "data_dir = \"data\"\n").unwrap();
+    (dir, config)
+}
+
+fn bin() -> &'static str {
+    env!("CARGO_BIN_EXE_iotaa")
+}
+
+const PANES: [&str; 4] = ["1 Stack", "2 Throughput", "3 Scores", "4 Query"];
+
+#[test]
+fn starts_shows_panes_and_help_and_quits_cleanly() {
+    let (dir, config) = workdir();
+    let t = Tmux::start(
+        120,
+        40,
+        dir.path(),
+        &[],
+        &[bin(), "--config", config.to_str().unwrap()],
+    );
+    let screen = t.wait_for("the four panes", |s| PANES.iter().all(|p| s.contains(p)));
+    assert!(screen.contains("q quit"), "status line: {screen}");
+    assert!(t.alternate_screen());
+
+    t.keys(&["?"]);
+    let help = t.wait_for("the help overlay", |s| s.contains("Help · ? or Esc closes"));
+    assert!(help.contains("Quit, flushing what is buffered"));
+    assert!(help.contains("ctrl-r, f5"));
+    t.keys(&["Escape"]);
+    t.wait_for("help to close", |s| !s.contains("Help · ?"));
+
+    t.keys(&["Tab"]);
+    t.wait_for("focus on Throughput", |s| s.contains("┏ 2 Throughput"));
+    t.keys(&["z"]);
+    t.wait_for("Throughput zoomed", |s| {
+        !s.contains("┌ 1 Stack") && s.contains(" zoom\n")
+    });
+
+    t.keys(&["q"]);
+    assert_eq!(t.wait_exit(), 0);
+    assert!(
+        !t.alternate_screen(),
+        "terminal left on the alternate screen"
+    );
+    let log = std::fs::read_to_string(dir.path().join("data/logs/iotaa.log")).unwrap();
+    assert!(log.contains("dashboard closed"), "{log}");
+}
+
+/// With nothing happening the loop draws nothing: a second of idling (one tick) adds no
+/// frame. The log's frame count is what the loop really drew.
+#[test]
+fn idle_dashboard_does_not_redraw() {
+    let (dir, config) = workdir();
+    let t = Tmux::start(
+        100,
+        30,
+        dir.path(),
+        &[],
+        &[bin(), "--config", config.to_str().unwrap()],
+    );
+    t.wait_for("the four panes", |s| PANES.iter().all(|p| s.contains(p)));
+    // Measuring an absence takes time: idle across at least one 1 s tick.
+    std::thread::sleep(Duration::from_millis(1500));
+    t.keys(&["q"]);
+    assert_eq!(t.wait_exit(), 0);
+    let log = std::fs::read_to_string(dir.path().join("data/logs/iotaa.log")).unwrap();
+    let frames: u64 = log
+        .lines()
+        .find_map(|l| l.split("frames=").nth(1))
+        .and_then(|f| f.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no frame count in log:\n{log}"));
+    assert!(frames <= 2, "idle dashboard drew {frames} frames");
+}
+
+#[test]
+fn small_sizes_and_resizes() {
+    let (dir, config) = workdir();
+    let t = Tmux::start(
+        40,
+        12,
+        dir.path(),
+        &[],
+        &[bin(), "--config", config.to_str().unwrap()],
+    );
+    let s = t.wait_for("the compact layout", |s| s.contains("1 Stack"));
+    assert!(s.contains("q quit"), "{s}");
+    t.tmux(&["resize-window", "-t", "0", "-x", "30", "-y", "10"]);
+    t.wait_for("the too-small message", |s| {
+        s.contains("Terminal too small: 30×10")
+    });
+    t.tmux(&["resize-window", "-t", "0", "-x", "120", "-y", "40"]);
+    t.wait_for("all four panes again", |s| {
+        PANES.iter().all(|p| s.contains(p))
+    });
+    t.keys(&["q"]);
+    assert_eq!(t.wait_exit(), 0);
+    assert!(!t.alternate_screen());
+}
+
+#[test]
+fn sigterm_quits_cleanly() {
+    let (dir, config) = workdir();
+    let t = Tmux::start(
+        100,
+        30,
+        dir.path(),
+        &[],
+        &[bin(), "--config", config.to_str().unwrap()],
+    );
+    t.wait_for("the four panes", |s| PANES.iter().all(|p| s.contains(p)));
+    let pid = t.command_pid();
+    let status = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+    assert!(status.success());
+    assert_eq!(t.wait_exit(), 0);
+    assert!(!t.alternate_screen());
+}
+
+#[test]
+fn a_panic_restores_the_terminal() {
+    let (dir, config) = workdir();
+    let t = Tmux::start(
+        100,
+        40,
+        dir.path(),
+        &[("IOTAA_TEST_PANIC", "1"), ("RUST_BACKTRACE", "0")],
+        &[bin(), "--config", config.to_str().unwrap()],
+    );
+    assert_eq!(t.wait_exit(), 101, "a panic exits with 101");
+    let screen = t.screen_and_history();
+    assert!(
+        !t.alternate_screen(),
+        "terminal left on the alternate screen"
+    );
+    assert!(screen.contains("panicking on purpose"), "{screen}");
+    // Raw mode is undone: canonical input and echo are back (stty says `-icanon` if not).
+    assert!(screen.contains("TTY=icanon,echo,"), "{screen}");
+}
