@@ -1,0 +1,196 @@
+//! Delivery to the lake, with Firehose's semantics: a consumer of the readings stream that
+//! buffers records by size and interval and writes each buffer as one object at
+//! `<lake>/<prefix>YYYY/MM/DD/HH/<stream>-1-YYYY-MM-DD-HH-MM-SS-<uuid>[.gz]` (UTC, the oldest
+//! buffered record's arrival time; `.gz` with GZIP), the records exactly as sent.
+//!
+//! An object appears atomically (written under a dot-name in `<lake>/.staging/`, fsynced,
+//! renamed into place). The stream position is checkpointed only after the object is durable,
+//! so delivery is at-least-once: a crash between the two re-delivers that buffer, never loses
+//! it. Stopping flushes what is buffered.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+
+use super::{
+    Event, PipelineError, Reporter, Stage, StageState, StartAt, StopFlag, StreamRole, Streams,
+    read_checkpoint, write_checkpoint,
+};
+
+#[derive(Debug, Clone)]
+pub struct DeliverySettings {
+    pub lake_dir: PathBuf,
+    pub prefix: String,
+    /// Objects are named after the delivery stream, as Firehose does.
+    pub stream_name: String,
+    pub interval: Duration,
+    pub size_bytes: usize,
+    pub gzip: bool,
+    pub checkpoint: PathBuf,
+}
+
+/// The object key for a buffer whose oldest record arrived at `at`.
+pub fn object_key(prefix: &str, stream_name: &str, at: DateTime<Utc>, gzip: bool) -> String {
+    format!(
+        "{prefix}{}/{stream_name}-1-{}-{}{}",
+        at.format("%Y/%m/%d/%H"),
+        at.format("%Y-%m-%d-%H-%M-%S"),
+        uuid::Uuid::new_v4(),
+        if gzip { ".gz" } else { "" }
+    )
+}
+
+struct Buffer {
+    data: Vec<u8>,
+    records: u64,
+    first_arrival_ms: i64,
+    started: Instant,
+    last_sequence: u64,
+}
+
+pub fn spawn(
+    streams: Arc<dyn Streams>,
+    settings: DeliverySettings,
+    report: Reporter,
+    stop: StopFlag,
+) -> std::io::Result<JoinHandle<()>> {
+    std::thread::Builder::new()
+        .name("delivery".into())
+        .spawn(move || {
+            if let Err(e) = run(streams.as_ref(), &settings, &report, &stop) {
+                report(Event::Stage {
+                    stage: Stage::Delivery,
+                    state: StageState::Failed,
+                    detail: e.to_string(),
+                });
+            }
+        })
+}
+
+fn run(
+    streams: &dyn Streams,
+    s: &DeliverySettings,
+    report: &Reporter,
+    stop: &StopFlag,
+) -> Result<(), PipelineError> {
+    let from = match read_checkpoint(&s.checkpoint) {
+        Some(seq) => StartAt::AfterSequence(seq),
+        None => StartAt::TrimHorizon,
+    };
+    let mut reader = streams.reader(StreamRole::Readings, from.clone())?;
+    report(Event::Stage {
+        stage: Stage::Delivery,
+        state: StageState::Running,
+        detail: format!(
+            "from {from:?}, every {} s or {} B",
+            s.interval.as_secs(),
+            s.size_bytes
+        ),
+    });
+    let mut buffer: Option<Buffer> = None;
+    let mut objects = 0u64;
+    loop {
+        let stopping = stop.is_stopped();
+        let batch = reader.next_batch(500)?;
+        let empty = batch.is_empty();
+        for r in batch {
+            let b = buffer.get_or_insert_with(|| Buffer {
+                data: Vec::new(),
+                records: 0,
+                first_arrival_ms: r.arrival_ms,
+                started: Instant::now(),
+                last_sequence: r.sequence,
+            });
+            b.data.extend_from_slice(&r.data);
+            b.records += 1;
+            b.last_sequence = r.sequence;
+            if b.data.len() >= s.size_bytes {
+                flush(s, buffer.take(), &mut objects, report)?;
+            }
+        }
+        let due = buffer
+            .as_ref()
+            .is_some_and(|b| b.started.elapsed() >= s.interval);
+        // On stop: drain what is on the stream now, then flush and leave.
+        if due || (stopping && empty) {
+            flush(s, buffer.take(), &mut objects, report)?;
+        }
+        if stopping && empty {
+            break;
+        }
+        if empty {
+            let wait = buffer.as_ref().map_or(Duration::from_millis(250), |b| {
+                s.interval
+                    .saturating_sub(b.started.elapsed())
+                    .min(Duration::from_millis(250))
+            });
+            reader.wait_for_more(wait);
+        }
+    }
+    report(Event::Stage {
+        stage: Stage::Delivery,
+        state: StageState::Stopped,
+        detail: format!("{objects} objects delivered"),
+    });
+    Ok(())
+}
+
+fn flush(
+    s: &DeliverySettings,
+    buffer: Option<Buffer>,
+    objects: &mut u64,
+    report: &Reporter,
+) -> Result<(), PipelineError> {
+    let Some(b) = buffer else {
+        return Ok(());
+    };
+    let at = DateTime::<Utc>::from_timestamp_millis(b.first_arrival_ms).unwrap_or_else(Utc::now);
+    let key = object_key(&s.prefix, &s.stream_name, at, s.gzip);
+    let bytes = if s.gzip {
+        let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        enc.write_all(&b.data)
+            .and_then(|_| enc.finish())
+            .map_err(|e| PipelineError::io("gzip", e))?
+    } else {
+        b.data
+    };
+    write_object(&s.lake_dir, &key, &bytes)
+        .map_err(|e| PipelineError::io(format!("write {}", s.lake_dir.join(&key).display()), e))?;
+    write_checkpoint(&s.checkpoint, b.last_sequence)
+        .map_err(|e| PipelineError::io(format!("checkpoint {}", s.checkpoint.display()), e))?;
+    *objects += 1;
+    let lag_secs = (Utc::now().timestamp_millis() - b.first_arrival_ms).max(0) as f64 / 1000.0;
+    report(Event::Delivered {
+        objects: *objects,
+        records: b.records,
+        lag_secs,
+        key,
+    });
+    Ok(())
+}
+
+/// Writes the object under a temporary name in `<lake>/.staging/`, then renames it into
+/// place: the object is never visible partly written.
+fn write_object(lake: &Path, key: &str, bytes: &[u8]) -> std::io::Result<()> {
+    let staging = lake.join(".staging");
+    std::fs::create_dir_all(&staging)?;
+    let tmp = staging.join(format!("{}.tmp", uuid::Uuid::new_v4().simple()));
+    let dest = lake.join(key);
+    let result = (|| {
+        let mut f = std::fs::File::create(&tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+        let dir = dest.parent().unwrap_or(lake);
+        std::fs::create_dir_all(dir)?;
+        std::fs::rename(&tmp, &dest)?;
+        std::fs::File::open(dir)?.sync_all()
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result
+}

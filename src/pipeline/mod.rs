@@ -1,0 +1,297 @@
+//! The pipeline's stages and the small traits they talk through.
+//!
+//! ```text
+//! producer ─► readings stream ─┬─► delivery ─► lake
+//!                              └─► scoring (RCF) ─► anomaly stream ─┬─► tail ─► Scores pane
+//!                                                                   └─► alerts ─► alerts.log, webhook
+//! ```
+//!
+//! Every stage is a worker thread that owns its state and reports [`Event`]s through a
+//! [`Reporter`]; the dashboard turns them into actions, headless commands print them. Streams
+//! are reached only through [`Streams`], [`StreamWriter`] and [`StreamReader`], which the local
+//! backend implements over on-disk logs and the AWS backend over Kinesis, so nothing here knows
+//! which backend runs.
+
+pub mod alerts;
+pub mod delivery;
+pub mod producer;
+pub mod run;
+pub mod scoring;
+pub mod tail;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use crate::records::{Alert, ScoredReading};
+
+/// Where a reader starts, as Kinesis' shard iterator types.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StartAt {
+    TrimHorizon,
+    Latest,
+    /// Arrival time, milliseconds since the Unix epoch.
+    AtTimestamp(i64),
+    AfterSequence(u64),
+}
+
+/// One record read from a stream.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StreamRecord {
+    pub sequence: u64,
+    pub arrival_ms: i64,
+    pub data: Vec<u8>,
+}
+
+/// What happened to a batch put: which entries failed and may be resent.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct PutOutcome {
+    /// Indexes into the batch of entries that were not stored (throttled, internal failure).
+    pub failed: Vec<usize>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum PipelineError {
+    /// The whole request failed; nothing in it was stored.
+    #[error("{0}")]
+    Stream(String),
+    #[error("{what}: {source}")]
+    Io {
+        what: String,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+impl PipelineError {
+    pub fn io(what: impl Into<String>, source: std::io::Error) -> Self {
+        PipelineError::Io {
+            what: what.into(),
+            source,
+        }
+    }
+}
+
+/// Puts batches of records on one stream (Kinesis PutRecords or a local log append).
+pub trait StreamWriter: Send + Sync {
+    /// Stores `records` (partition key, data); entries listed in the outcome failed and may
+    /// be resent. An `Err` means the whole batch failed.
+    fn put(&self, records: &[(String, Vec<u8>)]) -> Result<PutOutcome, PipelineError>;
+}
+
+/// Reads one stream in order from a position.
+pub trait StreamReader: Send {
+    /// Records available now, at most `max`; empty when there are none.
+    fn next_batch(&mut self, max: usize) -> Result<Vec<StreamRecord>, PipelineError>;
+    /// Blocks until more records may be available or `timeout` passes.
+    fn wait_for_more(&mut self, timeout: Duration) -> bool;
+}
+
+/// The two streams of the pipeline, by role.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StreamRole {
+    Readings,
+    Anomalies,
+}
+
+/// Opens writers and readers on the pipeline's streams.
+pub trait Streams: Send + Sync {
+    fn writer(&self, role: StreamRole) -> Result<Arc<dyn StreamWriter>, PipelineError>;
+    fn reader(
+        &self,
+        role: StreamRole,
+        from: StartAt,
+    ) -> Result<Box<dyn StreamReader>, PipelineError>;
+    /// Sequence number of the newest record, for lag figures.
+    fn last_sequence(&self, role: StreamRole) -> Option<u64>;
+    /// Periodic upkeep (local: retention). Returns a line for the log.
+    fn housekeeping(&self) -> Result<String, PipelineError> {
+        Ok(String::new())
+    }
+}
+
+/// A stage's state, for the Stack pane.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StageState {
+    Starting,
+    Running,
+    Paused,
+    Stopped,
+    Failed,
+}
+
+/// The stages, by name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Stage {
+    Producer,
+    Delivery,
+    Scoring,
+    Alerts,
+    Tail,
+}
+
+impl Stage {
+    pub fn name(self) -> &'static str {
+        match self {
+            Stage::Producer => "producer",
+            Stage::Delivery => "delivery",
+            Stage::Scoring => "detector",
+            Stage::Alerts => "alerts",
+            Stage::Tail => "tail",
+        }
+    }
+}
+
+/// Cumulative producer counters.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct ProducerCounts {
+    pub sent: u64,
+    pub acknowledged: u64,
+    pub failed: u64,
+    pub retries: u64,
+    pub bytes: u64,
+    pub rate_per_device: f64,
+    pub paused: bool,
+}
+
+/// Where the scoring stage is.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct ScoringProgress {
+    pub scored: u64,
+    /// `Some((seen, needed))` while warming up.
+    pub warming_up: Option<(u64, u64)>,
+    /// Readings on the stream not yet scored.
+    pub lag_records: u64,
+}
+
+/// Everything a stage reports. The dashboard maps these to actions; `produce` prints them.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Event {
+    Stage {
+        stage: Stage,
+        state: StageState,
+        detail: String,
+    },
+    Producer(ProducerCounts),
+    /// A spike was sent.
+    Spike {
+        device: String,
+        value: i64,
+    },
+    Delivered {
+        objects: u64,
+        records: u64,
+        /// Seconds from the oldest record's arrival to the object being durable.
+        lag_secs: f64,
+        key: String,
+    },
+    Scoring(ScoringProgress),
+    /// Scored readings tailed from the anomaly stream, in order.
+    Scores(Vec<ScoredReading>),
+    Alert(Box<Alert>),
+    /// Something went wrong but the stage goes on (bad record, webhook retry, …).
+    Problem {
+        stage: Stage,
+        message: String,
+    },
+}
+
+/// Where stages send their events.
+pub type Reporter = Arc<dyn Fn(Event) + Send + Sync>;
+
+/// A stop flag shared by the stages of one pipeline.
+#[derive(Debug, Clone, Default)]
+pub struct StopFlag(Arc<AtomicBool>);
+
+impl StopFlag {
+    pub fn stop(&self) {
+        self.0.store(true, Ordering::SeqCst);
+    }
+
+    pub fn is_stopped(&self) -> bool {
+        self.0.load(Ordering::SeqCst)
+    }
+}
+
+/// Puts `batch` until every entry is stored, resending only failed entries with exponential
+/// backoff and jitter. Throttling slows the caller; nothing is dropped unless `stop` is set
+/// (then the unsent entries are returned as an error).
+pub fn put_all(
+    writer: &dyn StreamWriter,
+    batch: Vec<(String, Vec<u8>)>,
+    stop: &StopFlag,
+    mut on_retry: impl FnMut(usize),
+) -> Result<(), PipelineError> {
+    let mut pending = batch;
+    let mut attempt: u32 = 0;
+    loop {
+        let failed = match writer.put(&pending) {
+            Ok(outcome) if outcome.failed.is_empty() => return Ok(()),
+            Ok(outcome) => outcome.failed,
+            Err(e) if stop.is_stopped() => return Err(e),
+            Err(e) => {
+                tracing::warn!("put failed, retrying: {e}");
+                (0..pending.len()).collect()
+            }
+        };
+        if stop.is_stopped() {
+            return Err(PipelineError::Stream(format!(
+                "{} records not stored: stopping",
+                failed.len()
+            )));
+        }
+        on_retry(failed.len());
+        let mut keep = vec![false; pending.len()];
+        for i in failed {
+            if let Some(k) = keep.get_mut(i) {
+                *k = true;
+            }
+        }
+        let mut keep = keep.into_iter();
+        pending.retain(|_| keep.next().unwrap_or(false));
+        attempt = attempt.saturating_add(1);
+        std::thread::sleep(backoff(attempt));
+    }
+}
+
+/// Exponential backoff with full jitter: up to 25 ms · 2^attempt, capped at 2 s.
+pub fn backoff(attempt: u32) -> Duration {
+    let cap_ms = (25u64 << attempt.min(7)).min(2_000);
+    Duration::from_millis(rand::random_range(cap_ms / 2..=cap_ms))
+}
+
+/// Writes `bytes` to `path` so that readers see the old file or the whole new one, never a
+/// part: a temp file in the same folder, fsync, rename, fsync of the folder.
+pub fn write_atomic(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(std::path::Path::new("."));
+    std::fs::create_dir_all(dir)?;
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let tmp = dir.join(format!(".{name}.{}.tmp", uuid::Uuid::new_v4().simple()));
+    let result = (|| {
+        let mut f = std::fs::File::create(&tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, path)?;
+        std::fs::File::open(dir)?.sync_all()
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result
+}
+
+/// A consumer's position: the last sequence number it finished with.
+pub fn read_checkpoint(path: &std::path::Path) -> Option<u64> {
+    std::fs::read_to_string(path).ok()?.trim().parse().ok()
+}
+
+pub fn write_checkpoint(path: &std::path::Path, sequence: u64) -> std::io::Result<()> {
+    write_atomic(path, format!("{sequence}\n").as_bytes())
+}

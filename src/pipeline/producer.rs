@@ -1,0 +1,334 @@
+//! The producer: simulated devices sending readings to the readings stream.
+//!
+//! Seed behaviour by default: devices `aaaa`..`eeee`, one reading per device per second,
+//! uniform integers in -5..=5. Readings go out in batches (≤ `batch_size`, at most 500 as
+//! PutRecords allows) with the device id as partition key; failed entries are resent with
+//! backoff, so throttling slows the producer and never drops a reading. The rate changes live
+//! and the producer can pause; spikes are sent on request.
+
+use std::sync::Arc;
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use chrono::Utc;
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+
+use super::{Event, ProducerCounts, Reporter, Stage, StageState, StopFlag, StreamWriter, put_all};
+use crate::config::{ProducerConfig, SpikeConfig, SpikeDirection};
+use crate::records::{Reading, format_timestamp};
+
+/// Highest rate `+` goes to, per device (readings/s).
+pub const MAX_RATE_PER_DEVICE: f64 = 100_000.0;
+/// Lowest rate `-` goes to, per device.
+pub const MIN_RATE_PER_DEVICE: f64 = 0.01;
+
+/// Commands to a running producer.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Control {
+    TogglePause,
+    /// Multiply the rate (2.0 doubles, 0.5 halves), within the limits above.
+    ScaleRate(f64),
+    Spike {
+        device: Option<String>,
+        value: Option<i64>,
+    },
+}
+
+#[derive(Debug, Clone)]
+pub struct ProducerSettings {
+    pub devices: Vec<String>,
+    pub rate_per_device: f64,
+    pub min_value: i64,
+    pub max_value: i64,
+    pub batch_size: usize,
+    pub spike: SpikeConfig,
+    pub start_paused: bool,
+    /// Stop after sending this many readings (headless `produce --count`).
+    pub limit: Option<u64>,
+    /// Seed for values and device choice; `None` draws one.
+    pub seed: Option<u64>,
+}
+
+impl ProducerSettings {
+    pub fn from_config(p: &ProducerConfig, spike: &SpikeConfig) -> Self {
+        ProducerSettings {
+            devices: p.devices.clone(),
+            rate_per_device: p.rate,
+            min_value: p.min_value.into(),
+            max_value: p.max_value.into(),
+            batch_size: p.batch_size as usize,
+            spike: spike.clone(),
+            start_paused: !p.autostart,
+            limit: None,
+            seed: None,
+        }
+    }
+}
+
+/// A spike reading: the given or configured device (else a random one) and the given value
+/// (else a random magnitude in the spike range, signed by its direction).
+pub fn spike_reading(
+    settings: &ProducerSettings,
+    device: Option<String>,
+    value: Option<i64>,
+    rng: &mut impl Rng,
+) -> Reading {
+    let device = device
+        .or_else(|| settings.spike.device.clone())
+        .unwrap_or_else(|| settings.devices[rng.random_range(0..settings.devices.len())].clone());
+    let value = value.unwrap_or_else(|| {
+        let magnitude = i64::from(
+            rng.random_range(settings.spike.min_magnitude..=settings.spike.max_magnitude),
+        );
+        let negative = match settings.spike.direction {
+            SpikeDirection::High => false,
+            SpikeDirection::Low => true,
+            SpikeDirection::Both => rng.random_bool(0.5),
+        };
+        if negative { -magnitude } else { magnitude }
+    });
+    Reading {
+        device_id: device,
+        sensor_reading: value,
+        reading_timestamp: format_timestamp(Utc::now()),
+    }
+}
+
+/// A running producer: send it [`Control`]s; it stops with the pipeline's stop flag.
+pub struct ProducerHandle {
+    control: Sender<Control>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl ProducerHandle {
+    pub fn sender(&self) -> Sender<Control> {
+        self.control.clone()
+    }
+
+    pub fn join(mut self) {
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+
+    pub fn is_finished(&self) -> bool {
+        self.thread.as_ref().is_none_or(|t| t.is_finished())
+    }
+}
+
+pub fn spawn(
+    writer: Arc<dyn StreamWriter>,
+    settings: ProducerSettings,
+    report: Reporter,
+    stop: StopFlag,
+) -> std::io::Result<ProducerHandle> {
+    let (tx, rx) = mpsc::channel();
+    let thread = std::thread::Builder::new()
+        .name("producer".into())
+        .spawn(move || run(writer.as_ref(), settings, rx, &report, &stop))?;
+    Ok(ProducerHandle {
+        control: tx,
+        thread: Some(thread),
+    })
+}
+
+struct Producer<'a> {
+    writer: &'a dyn StreamWriter,
+    s: ProducerSettings,
+    report: &'a Reporter,
+    stop: &'a StopFlag,
+    rng: StdRng,
+    counts: ProducerCounts,
+    /// Readings due but not yet sent (fractional).
+    owed: f64,
+    next_device: usize,
+}
+
+impl Producer<'_> {
+    fn report_state(&self) {
+        (self.report)(Event::Stage {
+            stage: Stage::Producer,
+            state: if self.counts.paused {
+                StageState::Paused
+            } else {
+                StageState::Running
+            },
+            detail: describe_rate(&self.s, self.counts.rate_per_device),
+        });
+    }
+
+    fn apply(&mut self, c: Control) {
+        match c {
+            Control::TogglePause => {
+                self.counts.paused = !self.counts.paused;
+                self.owed = 0.0;
+                self.report_state();
+            }
+            Control::ScaleRate(f) => {
+                self.counts.rate_per_device = (self.counts.rate_per_device * f)
+                    .clamp(MIN_RATE_PER_DEVICE, MAX_RATE_PER_DEVICE);
+                self.report_state();
+            }
+            Control::Spike { device, value } => {
+                let reading = spike_reading(&self.s, device, value, &mut self.rng);
+                let line = reading.encode();
+                let bytes = line.len() as u64;
+                self.counts.sent += 1;
+                let mut retries = 0;
+                let sent = put_all(
+                    self.writer,
+                    vec![(reading.device_id.clone(), line)],
+                    self.stop,
+                    |n| retries += n as u64,
+                );
+                self.counts.retries += retries;
+                match sent {
+                    Ok(()) => {
+                        self.counts.acknowledged += 1;
+                        self.counts.bytes += bytes;
+                        (self.report)(Event::Spike {
+                            device: reading.device_id,
+                            value: reading.sensor_reading,
+                        });
+                    }
+                    Err(e) => {
+                        self.counts.failed += 1;
+                        (self.report)(Event::Problem {
+                            stage: Stage::Producer,
+                            message: format!("spike not sent: {e}"),
+                        });
+                    }
+                }
+            }
+        }
+    }
+
+    /// Sends one batch of what is due (at most `batch_size`).
+    fn send_due(&mut self) {
+        let mut n = (self.owed.floor() as usize).min(self.s.batch_size);
+        if let Some(limit) = self.s.limit {
+            n = n.min(limit.saturating_sub(self.counts.sent) as usize);
+        }
+        if n == 0 {
+            return;
+        }
+        let timestamp = format_timestamp(Utc::now());
+        let mut batch = Vec::with_capacity(n);
+        let mut bytes = 0u64;
+        for _ in 0..n {
+            let device = &self.s.devices[self.next_device % self.s.devices.len()];
+            self.next_device = self.next_device.wrapping_add(1);
+            let reading = Reading {
+                device_id: device.clone(),
+                sensor_reading: self.rng.random_range(self.s.min_value..=self.s.max_value),
+                reading_timestamp: timestamp.clone(),
+            };
+            let line = reading.encode();
+            bytes += line.len() as u64;
+            batch.push((reading.device_id, line));
+        }
+        self.owed -= n as f64;
+        self.counts.sent += n as u64;
+        let mut failed = 0u64;
+        let sent = put_all(self.writer, batch, self.stop, |f| failed += f as u64);
+        self.counts.failed += failed;
+        self.counts.retries += failed;
+        match sent {
+            Ok(()) => {
+                self.counts.acknowledged += n as u64;
+                self.counts.bytes += bytes;
+            }
+            Err(e) => (self.report)(Event::Problem {
+                stage: Stage::Producer,
+                message: format!("{n} readings not sent: {e}"),
+            }),
+        }
+    }
+
+    /// How long to sleep: until the next reading is due, at most 250 ms.
+    fn wait(&self) -> Duration {
+        if self.counts.paused {
+            return Duration::from_millis(500);
+        }
+        let per_sec = self.counts.rate_per_device * self.s.devices.len().max(1) as f64;
+        Duration::from_secs_f64(((1.0 - self.owed.fract()) / per_sec).clamp(0.001, 0.25))
+    }
+}
+
+fn run(
+    writer: &dyn StreamWriter,
+    s: ProducerSettings,
+    control: Receiver<Control>,
+    report: &Reporter,
+    stop: &StopFlag,
+) {
+    let rng = match s.seed {
+        Some(seed) => StdRng::seed_from_u64(seed),
+        None => StdRng::from_os_rng(),
+    };
+    let counts = ProducerCounts {
+        rate_per_device: s.rate_per_device,
+        paused: s.start_paused,
+        ..ProducerCounts::default()
+    };
+    let mut p = Producer {
+        writer,
+        s,
+        report,
+        stop,
+        rng,
+        counts,
+        owed: 0.0,
+        next_device: 0,
+    };
+    p.report_state();
+    report(Event::Producer(p.counts));
+    let devices = p.s.devices.len().max(1) as f64;
+    let mut last = Instant::now();
+    let mut last_report = Instant::now();
+    let mut reported = p.counts;
+    while !stop.is_stopped() {
+        // Commands first, so `p` and `a` act at once even at high rates.
+        while let Ok(c) = control.try_recv() {
+            p.apply(c);
+        }
+        let now = Instant::now();
+        if !p.counts.paused {
+            p.owed += now.duration_since(last).as_secs_f64() * p.counts.rate_per_device * devices;
+            // After a stall, catch up by at most a few batches rather than bursting forever.
+            p.owed = p.owed.min((p.s.batch_size * 4) as f64);
+        }
+        last = now;
+        p.send_due();
+        if p.counts != reported && last_report.elapsed() >= Duration::from_millis(250) {
+            report(Event::Producer(p.counts));
+            reported = p.counts;
+            last_report = Instant::now();
+        }
+        if p.s.limit.is_some_and(|l| p.counts.sent >= l) {
+            break;
+        }
+        match control.recv_timeout(p.wait()) {
+            Ok(c) => p.apply(c),
+            Err(RecvTimeoutError::Timeout) => {}
+            // Nobody can send commands any more; keep producing until stopped.
+            Err(RecvTimeoutError::Disconnected) => std::thread::sleep(p.wait()),
+        }
+    }
+    report(Event::Producer(p.counts));
+    report(Event::Stage {
+        stage: Stage::Producer,
+        state: StageState::Stopped,
+        detail: format!("{} readings sent", p.counts.sent),
+    });
+}
+
+fn describe_rate(s: &ProducerSettings, rate_per_device: f64) -> String {
+    let total = rate_per_device * s.devices.len() as f64;
+    format!(
+        "{} devices × {rate_per_device} /s = {total} readings/s",
+        s.devices.len()
+    )
+}

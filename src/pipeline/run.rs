@@ -1,0 +1,159 @@
+//! Starting and stopping the stages together.
+
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use super::alerts::AlertSettings;
+use super::delivery::DeliverySettings;
+use super::producer::{Control, ProducerHandle, ProducerSettings};
+use super::scoring::ScoringSettings;
+use super::{Event, Reporter, Stage, StartAt, StopFlag, Streams};
+
+/// Which stages to run, with their settings; `None` leaves a stage out.
+#[derive(Default)]
+pub struct PipelineSettings {
+    pub producer: Option<ProducerSettings>,
+    pub delivery: Option<DeliverySettings>,
+    pub scoring: Option<ScoringSettings>,
+    pub alerts: Option<AlertSettings>,
+    /// Tail the anomaly stream from here (for the Scores pane).
+    pub tail: Option<StartAt>,
+}
+
+/// Sends commands to the running producer.
+#[derive(Clone, Debug)]
+pub struct Controller(std::sync::mpsc::Sender<Control>);
+
+impl Controller {
+    /// False when no producer runs.
+    pub fn send(&self, c: Control) -> bool {
+        self.0.send(c).is_ok()
+    }
+}
+
+pub struct Pipeline {
+    producer_stop: StopFlag,
+    stop: StopFlag,
+    producer: Option<ProducerHandle>,
+    stages: Vec<JoinHandle<()>>,
+}
+
+/// How often the janitor runs the backend's housekeeping (retention).
+const HOUSEKEEPING_EVERY: Duration = Duration::from_secs(60);
+
+impl Pipeline {
+    /// Starts the consumers first (so a tail at `Latest` misses nothing the producer sends),
+    /// then the producer.
+    pub fn start(
+        streams: Arc<dyn Streams>,
+        settings: PipelineSettings,
+        report: Reporter,
+    ) -> std::io::Result<Pipeline> {
+        let stop = StopFlag::default();
+        let producer_stop = StopFlag::default();
+        let mut stages = Vec::new();
+        if let Some(from) = settings.tail {
+            stages.push(super::tail::spawn(
+                streams.clone(),
+                from,
+                report.clone(),
+                stop.clone(),
+            )?);
+        }
+        if let Some(s) = settings.alerts {
+            stages.push(super::alerts::spawn(
+                streams.clone(),
+                s,
+                report.clone(),
+                stop.clone(),
+            )?);
+        }
+        if let Some(s) = settings.scoring {
+            stages.push(super::scoring::spawn(
+                streams.clone(),
+                s,
+                report.clone(),
+                stop.clone(),
+            )?);
+        }
+        if let Some(s) = settings.delivery {
+            stages.push(super::delivery::spawn(
+                streams.clone(),
+                s,
+                report.clone(),
+                stop.clone(),
+            )?);
+        }
+        {
+            let streams = streams.clone();
+            let stop = stop.clone();
+            let report = report.clone();
+            stages.push(
+                std::thread::Builder::new()
+                    .name("janitor".into())
+                    .spawn(move || janitor(streams.as_ref(), &stop, &report))?,
+            );
+        }
+        let producer = match settings.producer {
+            Some(s) => Some(super::producer::spawn(
+                streams
+                    .writer(super::StreamRole::Readings)
+                    .map_err(std::io::Error::other)?,
+                s,
+                report,
+                producer_stop.clone(),
+            )?),
+            None => None,
+        };
+        Ok(Pipeline {
+            producer_stop,
+            stop,
+            producer,
+            stages,
+        })
+    }
+
+    pub fn controller(&self) -> Option<Controller> {
+        self.producer.as_ref().map(|p| Controller(p.sender()))
+    }
+
+    /// True once the producer has stopped by itself (a `--count` reached).
+    pub fn producer_finished(&self) -> bool {
+        self.producer
+            .as_ref()
+            .is_none_or(ProducerHandle::is_finished)
+    }
+
+    /// Stops the producer, then lets the other stages drain the streams, flush the lake
+    /// buffer and save the model before they stop.
+    pub fn shutdown(mut self) {
+        self.producer_stop.stop();
+        if let Some(p) = self.producer.take() {
+            p.join();
+        }
+        self.stop.stop();
+        for t in self.stages.drain(..) {
+            let _ = t.join();
+        }
+    }
+}
+
+fn janitor(streams: &dyn Streams, stop: &StopFlag, report: &Reporter) {
+    let mut last = Instant::now();
+    while !stop.is_stopped() {
+        std::thread::sleep(Duration::from_millis(200));
+        if last.elapsed() < HOUSEKEEPING_EVERY {
+            continue;
+        }
+        last = Instant::now();
+        match streams.housekeeping() {
+            Ok(line) if !line.is_empty() => tracing::info!("{line}"),
+            Ok(_) => {}
+            Err(e) => report(Event::Problem {
+                stage: Stage::Delivery,
+                message: format!("housekeeping: {e}"),
+            }),
+        }
+    }
+}
