@@ -6,8 +6,9 @@
 
 use serde::{Deserialize, Serialize};
 
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[allow(clippy::large_enum_variant)]
 pub enum Action {
     Quit,
     Help,
@@ -32,6 +33,9 @@ pub enum Action {
     /// The periodic tick: time-based state (elapsed times, rates) may change.
     #[serde(skip)]
     Tick,
+    /// Something a pipeline stage reported.
+    #[serde(skip)]
+    Pipeline(crate::pipeline::Event),
 }
 
 /// Where a binding applies. Pane bindings are looked up first while that pane has focus, so
@@ -108,7 +112,7 @@ impl Action {
             Action::RunQuery => "run_query",
             Action::CancelQuery => "cancel_query",
             Action::LeaveEditor => "leave_editor",
-            Action::Resize(..) | Action::Tick => return None,
+            Action::Resize(..) | Action::Tick | Action::Pipeline(_) => return None,
         })
     }
 

@@ -1,17 +1,47 @@
 //! The dashboard's state. `App::update` is the only place it changes; `App::view` turns it
 //! into the `ui` crate's plain view structs.
 
+use std::collections::{BTreeMap, VecDeque};
 use std::path::PathBuf;
 
 use crossterm::event::KeyEvent;
 use ui::{
-    DashboardView, Health, HelpRow, HelpSection, HelpView, Notice, NoticeLevel, PaneId, QueryView,
-    ResourceRow, ScoresView, StackView, StatusView, ThroughputView,
+    AlertRow, DashboardView, Health, HelpRow, HelpSection, HelpView, Notice, NoticeLevel, PaneId,
+    QueryView, ResourceRow, ScoreStats, ScoresView, StackView, StatusView, ThroughputStats,
+    ThroughputView,
 };
 
 use crate::action::{Action, BINDABLE, Scope};
 use crate::config::{Backend, Loaded, Source};
 use crate::keymap::{KeyBinding, Keymap};
+use crate::pipeline::producer::Control;
+use crate::pipeline::run::Controller;
+use crate::pipeline::{Event, ProducerCounts, ScoringProgress, Stage, StageState};
+
+/// Seconds of throughput history kept (one bin per tick).
+pub const HISTORY_BINS: usize = 600;
+/// Scores kept for the Scores pane.
+pub const SCORES_KEPT: usize = 4_000;
+/// Alerts listed in the Scores pane.
+pub const ALERTS_KEPT: usize = 50;
+
+/// What the pipeline has reported, for the panes. Every buffer is bounded.
+#[derive(Debug, Default)]
+struct PipelineState {
+    stages: BTreeMap<Stage, (StageState, String)>,
+    producer: Option<ProducerCounts>,
+    /// Acknowledged readings and bytes at the last tick, to bin the rate.
+    acked_at_tick: u64,
+    bytes_at_tick: u64,
+    /// Readings acknowledged per tick (about one per second), oldest first.
+    history: VecDeque<u64>,
+    bytes_last_bin: u64,
+    objects: u64,
+    delivery_lag_secs: Option<f64>,
+    scoring: Option<ScoringProgress>,
+    scores: VecDeque<f64>,
+    alerts: VecDeque<AlertRow>,
+}
 
 /// The dashboard's state.
 #[derive(Debug)]
@@ -21,6 +51,8 @@ pub struct App {
     source: Source,
     data_dir: PathBuf,
     log_file: PathBuf,
+    data_dir_exists: bool,
+    log_file_exists: bool,
     example_sql: String,
     focus: PaneId,
     zoomed: bool,
@@ -28,6 +60,9 @@ pub struct App {
     quitting: bool,
     notice: Option<Notice>,
     size: (u16, u16),
+    threshold: f64,
+    controller: Option<Controller>,
+    pipeline: PipelineState,
 }
 
 impl App {
@@ -38,6 +73,8 @@ impl App {
             backend: loaded.config.backend,
             source: loaded.source.clone(),
             data_dir: loaded.data_dir.clone(),
+            data_dir_exists: loaded.data_dir.is_dir(),
+            log_file_exists: log_file.is_file(),
             log_file,
             example_sql: format!(
                 "SELECT deviceid, count(*) AS readings,\n       max(sensorreading) AS max_reading\nFROM {}.{}\nGROUP BY deviceid\nORDER BY deviceid",
@@ -49,7 +86,15 @@ impl App {
             quitting: false,
             notice: None,
             size: (0, 0),
+            threshold: loaded.config.alerts.threshold,
+            controller: None,
+            pipeline: PipelineState::default(),
         }
+    }
+
+    /// Connects the keys `a`, `p`, `+`, `-` to a running producer.
+    pub fn attach_producer(&mut self, controller: Controller) {
+        self.controller = Some(controller);
     }
 
     pub fn should_quit(&self) -> bool {
@@ -100,25 +145,18 @@ impl App {
                 self.zoomed = !self.zoomed;
                 true
             }
-            Action::FireAnomaly
-            | Action::TogglePause
-            | Action::RateUp
-            | Action::RateDown
-            | Action::EditQuery
-            | Action::RunQuery
-            | Action::CancelQuery
-            | Action::LeaveEditor => {
-                let stage = match action {
-                    Action::EditQuery
-                    | Action::RunQuery
-                    | Action::CancelQuery
-                    | Action::LeaveEditor => "the query runner",
-                    _ => "the producer",
-                };
+            Action::FireAnomaly => self.control(Control::Spike {
+                device: None,
+                value: None,
+            }),
+            Action::TogglePause => self.control(Control::TogglePause),
+            Action::RateUp => self.control(Control::ScaleRate(2.0)),
+            Action::RateDown => self.control(Control::ScaleRate(0.5)),
+            Action::EditQuery | Action::RunQuery | Action::CancelQuery | Action::LeaveEditor => {
                 self.notify(
                     NoticeLevel::Warning,
                     format!(
-                        "{}: {stage} is not part of this version yet.",
+                        "{}: the query runner is not part of this version yet.",
                         action.name().unwrap_or("?")
                     ),
                 )
@@ -128,9 +166,117 @@ impl App {
                 self.size = (w, h);
                 changed
             }
-            // Nothing in the shell changes with time: no redraw while idle.
-            Action::Tick => false,
+            Action::Tick => self.tick(),
+            Action::Pipeline(event) => self.on_event(event),
         }
+    }
+
+    fn control(&mut self, c: Control) -> bool {
+        let sent = self.controller.as_ref().is_some_and(|p| p.send(c));
+        if sent {
+            false
+        } else {
+            self.notify(
+                NoticeLevel::Warning,
+                "No producer is running: start the dashboard on the local backend.".into(),
+            )
+        }
+    }
+
+    /// Closes one throughput bin. Nothing changes (and nothing is redrawn) while no producer
+    /// runs or while it is paused with nothing sent.
+    fn tick(&mut self) -> bool {
+        let p = &mut self.pipeline;
+        let Some(counts) = p.producer else {
+            return false;
+        };
+        let acked = counts.acknowledged - p.acked_at_tick.min(counts.acknowledged);
+        if counts.paused && acked == 0 {
+            return false;
+        }
+        p.bytes_last_bin = counts.bytes - p.bytes_at_tick.min(counts.bytes);
+        p.acked_at_tick = counts.acknowledged;
+        p.bytes_at_tick = counts.bytes;
+        p.history.push_back(acked);
+        while p.history.len() > HISTORY_BINS {
+            p.history.pop_front();
+        }
+        true
+    }
+
+    fn on_event(&mut self, event: Event) -> bool {
+        let p = &mut self.pipeline;
+        match event {
+            Event::Stage {
+                stage,
+                state,
+                detail,
+            } => {
+                if state == StageState::Failed {
+                    self.notice = Some(Notice {
+                        level: NoticeLevel::Error,
+                        text: format!("{} failed: {detail}", stage.name()),
+                    });
+                }
+                p.stages.insert(stage, (state, detail));
+            }
+            Event::Producer(counts) => {
+                if p.producer.is_none() {
+                    p.acked_at_tick = counts.acknowledged;
+                    p.bytes_at_tick = counts.bytes;
+                }
+                p.producer = Some(counts);
+            }
+            Event::Spike { device, value } => {
+                self.notice = Some(Notice {
+                    level: NoticeLevel::Info,
+                    text: format!("Spike sent: {device} = {value}"),
+                });
+            }
+            Event::Delivered {
+                objects, lag_secs, ..
+            } => {
+                p.objects = objects;
+                p.delivery_lag_secs = Some(lag_secs);
+            }
+            Event::Scoring(progress) => p.scoring = Some(progress),
+            Event::Scores(batch) => {
+                p.scores.extend(batch.iter().map(|s| s.anomaly_score));
+                while p.scores.len() > SCORES_KEPT {
+                    p.scores.pop_front();
+                }
+            }
+            Event::Alert(alert) => {
+                let r = &alert.scored.reading;
+                self.notice = Some(Notice {
+                    level: NoticeLevel::Error,
+                    text: format!(
+                        "{} {} = {}, score {:.2}",
+                        alert.subject, r.device_id, r.sensor_reading, alert.scored.anomaly_score
+                    ),
+                });
+                p.alerts.push_front(AlertRow {
+                    time: alert
+                        .alert_time
+                        .get(11..19)
+                        .unwrap_or(&alert.alert_time)
+                        .to_string(),
+                    device: r.device_id.clone(),
+                    value: r.sensor_reading,
+                    score: alert.scored.anomaly_score,
+                    explanation: alert.scored.explanation_summary(),
+                });
+                p.alerts.truncate(ALERTS_KEPT);
+            }
+            Event::Problem { stage, message } => {
+                tracing::warn!(stage = stage.name(), "{message}");
+                self.notice = Some(Notice {
+                    level: NoticeLevel::Warning,
+                    text: format!("{}: {message}", stage.name()),
+                });
+            }
+        }
+        true
     }
 
     fn set_focus(&mut self, pane: PaneId) -> bool {
@@ -152,22 +298,12 @@ impl App {
             focus: self.focus,
             zoomed: self.zoomed,
             stack: self.stack_view(),
-            throughput: ThroughputView {
-                stats: None,
-                waiting_for: "Waiting for the producer: no readings sent yet. The embedded \
-                              pipeline is not part of this version yet."
-                    .into(),
-            },
-            scores: ScoresView {
-                stats: None,
-                waiting_for: "Waiting for the anomaly stream: no scored readings yet. The \
-                              detector is not part of this version yet."
-                    .into(),
-            },
+            throughput: self.throughput_view(),
+            scores: self.scores_view(),
             query: QueryView {
                 sql: self.example_sql.clone(),
-                state: "Waiting for the lake: no objects delivered yet. The query runner is \
-                        not part of this version yet."
+                state: "The query runner is not part of this version yet: the lake fills \
+                        under the data dir's lake/ folder."
                     .into(),
             },
             status: self.status_view(),
@@ -175,14 +311,48 @@ impl App {
         }
     }
 
-    fn stack_view(&self) -> StackView {
-        let exists = |p: &PathBuf| {
-            if p.exists() {
-                Health::Ok
-            } else {
-                Health::Missing
+    fn throughput_view(&self) -> ThroughputView {
+        let p = &self.pipeline;
+        ThroughputView {
+            stats: p.producer.map(|c| ThroughputStats {
+                records_per_sec: p.history.back().copied().unwrap_or(0) as f64,
+                bytes_per_sec: p.bytes_last_bin as f64,
+                sent: c.sent,
+                acknowledged: c.acknowledged,
+                failed: c.failed,
+                retries: c.retries,
+                delivery_lag_secs: p.delivery_lag_secs,
+                objects_delivered: p.objects,
+                history: p.history.iter().copied().collect(),
+                bin_label: "1 s".into(),
+                paused: c.paused,
+            }),
+            waiting_for: "Waiting for the producer: no readings sent yet.".into(),
+        }
+    }
+
+    fn scores_view(&self) -> ScoresView {
+        let p = &self.pipeline;
+        let stats = (p.scoring.is_some() || !p.scores.is_empty()).then(|| {
+            let progress = p.scoring.unwrap_or_default();
+            ScoreStats {
+                scores: p.scores.iter().copied().collect(),
+                threshold: self.threshold,
+                latest: p.scores.back().copied(),
+                warming_up: progress.warming_up,
+                lag_records: progress.lag_records,
+                alerts: p.alerts.iter().cloned().collect(),
             }
-        };
+        });
+        ScoresView {
+            stats,
+            waiting_for: "Waiting for the anomaly stream: no scored readings yet.".into(),
+        }
+    }
+
+    fn stack_view(&self) -> StackView {
+        // Checked once at start (App::new): no disk access while drawing.
+        let exists = |ok: bool| if ok { Health::Ok } else { Health::Missing };
         let config_row = match &self.source {
             Source::File(p) => ResourceRow {
                 name: "config".into(),
@@ -197,23 +367,39 @@ impl App {
                 detail: "built-in (no config file found)".into(),
             },
         };
+        let mut resources = vec![
+            config_row,
+            ResourceRow {
+                name: "data dir".into(),
+                kind: "folder".into(),
+                health: exists(self.data_dir_exists),
+                detail: self.data_dir.display().to_string(),
+            },
+            ResourceRow {
+                name: "log".into(),
+                kind: "file".into(),
+                health: exists(self.log_file_exists),
+                detail: self.log_file.display().to_string(),
+            },
+        ];
+        for (stage, (state, detail)) in &self.pipeline.stages {
+            let (health, word) = match state {
+                StageState::Starting => (Health::InProgress, ""),
+                StageState::Running => (Health::Ok, ""),
+                StageState::Paused => (Health::Stopped, "paused: "),
+                StageState::Stopped => (Health::Stopped, ""),
+                StageState::Failed => (Health::Failed, ""),
+            };
+            resources.push(ResourceRow {
+                name: stage.name().into(),
+                kind: "stage".into(),
+                health,
+                detail: format!("{word}{detail}"),
+            });
+        }
         StackView {
             backend: self.backend.to_string(),
-            resources: vec![
-                config_row,
-                ResourceRow {
-                    name: "data dir".into(),
-                    kind: "folder".into(),
-                    health: exists(&self.data_dir),
-                    detail: self.data_dir.display().to_string(),
-                },
-                ResourceRow {
-                    name: "log".into(),
-                    kind: "file".into(),
-                    health: exists(&self.log_file),
-                    detail: self.log_file.display().to_string(),
-                },
-            ],
+            resources,
             events: Vec::new(),
             outputs: Vec::new(),
         }

@@ -91,6 +91,12 @@ pub enum Command {
         #[arg(long)]
         input: Option<PathBuf>,
     },
+    /// Measure throughput: raw RCF, the whole local pipeline, stream append/read, per-device scaling.
+    Bench {
+        /// Readings per measurement.
+        #[arg(long, default_value_t = 20_000)]
+        points: usize,
+    },
     /// Check or print the configuration.
     Config {
         #[command(subcommand)]
@@ -141,6 +147,7 @@ impl Command {
             },
             Command::Detect { .. } => "detect",
             Command::Config { .. } => "config",
+            Command::Bench { .. } => "bench",
         }
     }
 }

@@ -71,7 +71,7 @@ impl Default for Config {
             local: LocalConfig::default(),
             aws: AwsConfig::default(),
             log: LogConfig::default(),
-            keys: KeysConfig::new(),
+            keys: KeysConfig::default(),
         }
     }
 }

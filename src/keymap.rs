@@ -272,8 +272,58 @@ impl KeyList {
     }
 }
 
-/// The `[keys]` table: action name → keys. Unknown action names fail to deserialize.
-pub type KeysConfig = BTreeMap<Action, KeyList>;
+/// The `[keys]` table: action name → keys, in the order the parser gives them. Unknown action names fail to
+/// deserialize (serde names the valid ones).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct KeysConfig(pub Vec<(Action, KeyList)>);
+
+impl KeysConfig {
+    pub fn iter(&self) -> impl Iterator<Item = &(Action, KeyList)> {
+        self.0.iter()
+    }
+
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl Serialize for KeysConfig {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut map = s.serialize_map(Some(self.0.len()))?;
+        for (action, keys) in &self.0 {
+            map.serialize_entry(action, keys)?;
+        }
+        map.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for KeysConfig {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl<'de> serde::de::Visitor<'de> for Visitor {
+            type Value = KeysConfig;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a table of action names to keys")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<KeysConfig, A::Error> {
+                let mut entries = Vec::new();
+                while let Some((action, keys)) = map.next_entry::<Action, KeyList>()? {
+                    entries.push((action, keys));
+                }
+                Ok(KeysConfig(entries))
+            }
+        }
+        d.deserialize_map(Visitor)
+    }
+}
 
 fn defaults() -> Vec<(Action, Vec<KeyBinding>)> {
     use Key::*;
@@ -317,7 +367,7 @@ impl Keymap {
         let mut bindings = defaults();
         // Two user bindings for the same key in the same scope would make one of them dead.
         let mut seen: BTreeMap<(KeyBinding, bool), &Action> = BTreeMap::new();
-        for (action, keys) in overrides {
+        for (action, keys) in overrides.iter() {
             let name = action.name().unwrap_or("?");
             for key in keys.keys() {
                 let query = action.scope() == Scope::QueryPane;
@@ -334,7 +384,7 @@ impl Keymap {
                 }
             }
         }
-        for (action, keys) in overrides {
+        for (action, keys) in overrides.iter() {
             for (other, other_keys) in bindings.iter_mut() {
                 if other.scope() == action.scope() {
                     other_keys.retain(|k| !keys.keys().contains(k));
@@ -380,10 +430,12 @@ impl Keymap {
 
     /// The effective bindings as a `[keys]` table (for `config print`).
     pub fn to_config(&self) -> KeysConfig {
-        self.bindings
-            .iter()
-            .map(|(a, k)| (a.clone(), KeyList::Many(k.clone())))
-            .collect()
+        KeysConfig(
+            self.bindings
+                .iter()
+                .map(|(a, k)| (a.clone(), KeyList::Many(k.clone())))
+                .collect(),
+        )
     }
 
     pub fn iter(&self) -> impl Iterator<Item = (&Action, &[KeyBinding])> {
@@ -500,6 +552,7 @@ mod tests {
     fn one_key_for_two_actions_is_an_error() {
         let overrides: KeysConfig = toml::from_str("zoom = \"k\"\nquit = \"k\"").unwrap();
         let (key_path, msg) = Keymap::new(&overrides).unwrap_err();
+        // toml hands the table over in key order: quit is bound first, zoom conflicts.
         assert_eq!(key_path, "keys.zoom");
         assert!(msg.contains("also bound to quit"), "{msg}");
     }

@@ -3,8 +3,15 @@
 
 pub mod action;
 pub mod app;
+pub mod backend;
+pub mod bench;
 pub mod cli;
+pub mod commands;
 pub mod config;
+pub mod detector;
 pub mod keymap;
 pub mod logging;
+pub mod pipeline;
+pub mod records;
+pub mod stream;
 pub mod tui;

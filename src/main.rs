@@ -3,10 +3,16 @@ use std::process::ExitCode;
 use clap::Parser;
 use color_eyre::eyre::{Result, WrapErr};
 
+use std::sync::Arc;
+
+use iot_anomaly_analytics::action::Action;
 use iot_anomaly_analytics::app::App;
+use iot_anomaly_analytics::backend::local::{self, Layout, LocalStreams};
 use iot_anomaly_analytics::cli::{Cli, Command, ConfigCommand};
 use iot_anomaly_analytics::config::{self, Backend, Loaded};
-use iot_anomaly_analytics::{logging, tui};
+use iot_anomaly_analytics::pipeline::run::{Pipeline, PipelineSettings};
+use iot_anomaly_analytics::pipeline::{Reporter, StartAt};
+use iot_anomaly_analytics::{commands, logging, tui};
 
 /// Exit status for a config or usage error (clap uses 2 for usage errors too).
 const EXIT_CONFIG: u8 = 2;
@@ -49,11 +55,39 @@ fn run(cli: Cli, loaded: Loaded) -> Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
-        Some(command) => {
+        Some(command) if loaded.config.backend == Backend::Aws => {
             eprintln!(
-                "iotaa {}: not available in this version: the pipeline stage it drives is not \
-                 built yet (the dashboard shell and `iotaa config` are).",
+                "iotaa {}: the aws backend is not available in this version; use --backend local",
                 command.name()
+            );
+            Ok(ExitCode::FAILURE)
+        }
+        Some(Command::Produce {
+            rate,
+            count,
+            duration,
+        }) => {
+            let duration = duration
+                .as_deref()
+                .map(commands::parse_duration)
+                .transpose()?;
+            commands::produce(&loaded, rate, count, duration)
+        }
+        Some(Command::Spike { device, value }) => commands::spike(&loaded, device, value),
+        Some(Command::Tail { from, count }) => commands::tail(&loaded, &from, count, cli.format),
+        Some(Command::Detect { input: Some(file) }) => commands::detect_file(&loaded, &file),
+        Some(Command::Detect { input: None }) => commands::detect_follow(&loaded),
+        Some(Command::Stack { action }) => commands::stack(&loaded, &action),
+        Some(Command::Bench { points }) => {
+            iot_anomaly_analytics::bench::run(points, &std::env::temp_dir())?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Some(command @ Command::Query { .. }) => {
+            eprintln!(
+                "iotaa {}: not available in this version: the SQL query runner is not built yet \
+                 (the lake fills under {}).",
+                command.name(),
+                loaded.data_dir.join("lake").display()
             );
             Ok(ExitCode::FAILURE)
         }
@@ -77,13 +111,41 @@ fn dashboard(loaded: Loaded) -> Result<ExitCode> {
         // For the end-to-end test of the panic path: the terminal must come back.
         return panic_after_start(loaded);
     }
-    let app = App::new(&loaded, logging::log_file(&loaded.data_dir));
+    let mut app = App::new(&loaded, logging::log_file(&loaded.data_dir));
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel::<Action>();
+    let report: Reporter = Arc::new(move |event| {
+        let _ = tx.send(Action::Pipeline(event));
+    });
+    let pipeline = start_local_pipeline(&loaded, report)?;
+    if let Some(c) = pipeline.controller() {
+        app.attach_producer(c);
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()?;
-    runtime.block_on(tui::run(app))?;
+    let result = runtime.block_on(tui::run(app, rx));
+    // The terminal is restored; now flush the lake buffer and save the model.
+    pipeline.shutdown();
+    result?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// Creates what is missing under the data dir and starts every stage of the local pipeline.
+fn start_local_pipeline(loaded: &Loaded, report: Reporter) -> Result<Pipeline> {
+    let layout = Layout::new(loaded);
+    let streams = Arc::new(LocalStreams::open(&layout, loaded)?);
+    let settings = PipelineSettings {
+        producer: Some(local::producer_settings(loaded)),
+        delivery: Some(local::delivery_settings(&layout, loaded)),
+        scoring: Some(local::scoring_settings(&layout, loaded)),
+        alerts: Some(local::alert_settings(&layout, loaded)),
+        // Fill the sparkline with the last two minutes of scores.
+        tail: Some(StartAt::AtTimestamp(
+            chrono::Utc::now().timestamp_millis() - 120_000,
+        )),
+    };
+    Pipeline::start(streams, settings, report).wrap_err("cannot start the pipeline")
 }
 
 /// Takes the terminal, then panics: lets the end-to-end test prove that a panic restores it.

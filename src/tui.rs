@@ -84,10 +84,9 @@ pub fn restore() {
     }
 }
 
-/// Runs the dashboard until the user quits or a signal asks it to.
-pub async fn run(mut app: App) -> Result<()> {
-    // Workers (pipeline stages) get a clone of `tx`; the shell has none yet.
-    let (_tx, mut rx) = mpsc::unbounded_channel::<Action>();
+/// Runs the dashboard until the user quits or a signal asks it to. Workers send their
+/// reports as actions on `rx`'s channel.
+pub async fn run(mut app: App, mut rx: mpsc::UnboundedReceiver<Action>) -> Result<()> {
     let mut guard = TerminalGuard::new()?;
     let size = guard.terminal.size()?;
     app.update(Action::Resize(size.width, size.height));
@@ -112,6 +111,7 @@ pub async fn run(mut app: App) -> Result<()> {
         if dirty && now >= next_frame {
             draw(&mut guard, &app)?;
             frames += 1;
+            tracing::trace!(frames, "frame drawn");
             dirty = false;
             last_draw = Some(now);
         }

@@ -136,17 +136,25 @@ fn ticks_and_repeated_state_do_not_redraw() {
     assert!(!a.update(Action::FocusStack), "already focused");
 }
 
-/// Actions whose stage is not built yet say so instead of doing nothing silently.
+/// Keys that drive the producer say so when none is running, instead of doing nothing.
 #[test]
-fn unbuilt_stages_say_so() {
+fn producer_keys_without_a_producer_say_so() {
     let mut a = app("");
     press(&mut a, &[key('a')]);
     let notice = a.view().status.notice.expect("a notice");
     assert_eq!(
         notice.text,
-        "fire_anomaly: the producer is not part of this version yet."
+        "No producer is running: start the dashboard on the local backend."
     );
-    assert!(screen(&a, 120, 40).contains("fire_anomaly: the producer is not part"));
+    assert!(screen(&a, 120, 40).contains("No producer is running"));
+    press(
+        &mut a,
+        &[key('4'), KeyEvent::new(KeyCode::F(5), KeyModifiers::NONE)],
+    );
+    assert_eq!(
+        a.view().status.notice.unwrap().text,
+        "run_query: the query runner is not part of this version yet."
+    );
 }
 
 #[test]
@@ -172,4 +180,138 @@ fn stack_pane_shows_config_source_and_data_dir() {
 fn query_pane_uses_the_configured_table() {
     let a = app("[query]\ndatabase = \"lab\"\ntable = \"pumps\"\n");
     assert!(a.view().query.sql.contains("FROM lab.pumps"));
+}
+
+mod pipeline_events {
+    use super::*;
+    use iot_anomaly_analytics::pipeline::{
+        Event, ProducerCounts, ScoringProgress, Stage, StageState,
+    };
+    use iot_anomaly_analytics::records::{Alert, Reading, ScoredReading};
+
+    fn counts(acked: u64, paused: bool) -> Event {
+        Event::Producer(ProducerCounts {
+            sent: acked,
+            acknowledged: acked,
+            bytes: acked * 80,
+            rate_per_device: 1.0,
+            paused,
+            ..ProducerCounts::default()
+        })
+    }
+
+    fn scored(value: i64, score: f64) -> ScoredReading {
+        ScoredReading {
+            reading: Reading {
+                device_id: "cccc".into(),
+                sensor_reading: value,
+                reading_timestamp: "2026-11-30 05:00:01.000".into(),
+            },
+            anomaly_score: score,
+            explanation: None,
+        }
+    }
+
+    #[test]
+    fn ticks_bin_the_producer_rate() {
+        let mut a = app("");
+        assert!(
+            a.view().throughput.stats.is_none(),
+            "waiting before any report"
+        );
+        a.update(Action::Pipeline(counts(0, false)));
+        a.update(Action::Pipeline(counts(5, false)));
+        assert!(a.update(Action::Tick));
+        a.update(Action::Pipeline(counts(15, false)));
+        assert!(a.update(Action::Tick));
+        let t = a.view().throughput.stats.unwrap();
+        assert_eq!(t.history, [5, 10]);
+        assert_eq!(t.records_per_sec, 10.0);
+        assert_eq!(t.bytes_per_sec, 800.0);
+        assert!(screen(&a, 120, 40).contains("sent 10 rec/s"));
+    }
+
+    /// Paused with nothing sent: ticks change nothing, so nothing is redrawn.
+    #[test]
+    fn a_paused_producer_does_not_redraw() {
+        let mut a = app("");
+        a.update(Action::Pipeline(counts(7, true)));
+        a.update(Action::Tick);
+        assert!(!a.update(Action::Tick));
+        assert!(!a.update(Action::Tick));
+    }
+
+    #[test]
+    fn scores_warm_up_and_alerts_show_in_the_scores_pane() {
+        let mut a = app("");
+        a.update(Action::Pipeline(Event::Scoring(ScoringProgress {
+            scored: 20,
+            warming_up: Some((20, 64)),
+            lag_records: 0,
+        })));
+        assert!(screen(&a, 120, 40).contains("warming up: 20/64"));
+        a.update(Action::Pipeline(Event::Scoring(ScoringProgress {
+            scored: 100,
+            warming_up: None,
+            lag_records: 300,
+        })));
+        a.update(Action::Pipeline(Event::Scores(vec![
+            scored(1, 0.8),
+            scored(455, 7.25),
+        ])));
+        let alert = Alert::new(scored(455, 7.25), 4.0, chrono::Utc::now());
+        a.update(Action::Pipeline(Event::Alert(Box::new(alert))));
+        let s = a.view().scores.stats.unwrap();
+        assert_eq!(s.scores, [0.8, 7.25]);
+        assert_eq!(s.latest, Some(7.25));
+        assert_eq!(s.alerts.len(), 1);
+        assert_eq!(
+            (s.alerts[0].device.as_str(), s.alerts[0].value),
+            ("cccc", 455)
+        );
+        let screen = screen(&a, 120, 40);
+        assert!(screen.contains("detector 300 behind"), "{screen}");
+        assert!(
+            screen.contains("Anomaly Detected! cccc = 455, score 7.25"),
+            "{screen}"
+        );
+    }
+
+    #[test]
+    fn stages_show_in_the_stack_pane() {
+        let mut a = app("");
+        a.update(Action::Pipeline(Event::Stage {
+            stage: Stage::Delivery,
+            state: StageState::Failed,
+            detail: "write /x: disk full".into(),
+        }));
+        let rows = a.view().stack.resources;
+        let row = rows.iter().find(|r| r.name == "delivery").unwrap();
+        assert_eq!(row.health, ui::Health::Failed);
+        assert_eq!(
+            a.view().status.notice.unwrap().text,
+            "delivery failed: write /x: disk full"
+        );
+    }
+
+    /// History and score buffers are bounded, however long the dashboard runs.
+    #[test]
+    fn buffers_are_bounded() {
+        let mut a = app("");
+        for i in 0..(iot_anomaly_analytics::app::HISTORY_BINS as u64 + 50) {
+            a.update(Action::Pipeline(counts(i * 5, false)));
+            a.update(Action::Tick);
+        }
+        let batch = vec![scored(1, 0.9); iot_anomaly_analytics::app::SCORES_KEPT + 10];
+        a.update(Action::Pipeline(Event::Scores(batch)));
+        let v = a.view();
+        assert_eq!(
+            v.throughput.stats.unwrap().history.len(),
+            iot_anomaly_analytics::app::HISTORY_BINS
+        );
+        assert_eq!(
+            v.scores.stats.unwrap().scores.len(),
+            iot_anomaly_analytics::app::SCORES_KEPT
+        );
+    }
 }

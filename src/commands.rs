@@ -1,0 +1,478 @@
+//! Headless commands: the same pipeline without the dashboard (local backend).
+
+use std::io::{BufRead, IsTerminal, Write};
+use std::path::Path;
+use std::process::ExitCode;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use chrono::Utc;
+use color_eyre::eyre::{Result, WrapErr, eyre};
+
+use crate::backend::local::{self, Layout, LocalStreams, folder_size};
+use crate::cli::Format;
+use crate::config::Loaded;
+use crate::detector;
+use crate::pipeline::producer::spike_reading;
+use crate::pipeline::run::{Pipeline, PipelineSettings};
+use crate::pipeline::{Event, Reporter, StartAt, StopFlag, StreamRole, Streams, put_all};
+use crate::records::{ScoredReading, parse_timestamp};
+
+/// Sets the returned flag on SIGINT or SIGTERM, so headless loops end cleanly.
+pub fn stop_on_signal() -> StopFlag {
+    let flag = StopFlag::default();
+    let f = flag.clone();
+    let _ = std::thread::Builder::new()
+        .name("signals".into())
+        .spawn(move || {
+            let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            else {
+                return;
+            };
+            rt.block_on(async {
+                use tokio::signal::unix::{SignalKind, signal};
+                let (Ok(mut term), Ok(mut int)) = (
+                    signal(SignalKind::terminate()),
+                    signal(SignalKind::interrupt()),
+                ) else {
+                    return;
+                };
+                tokio::select! {
+                    _ = term.recv() => {}
+                    _ = int.recv() => {}
+                }
+            });
+            f.stop();
+        });
+    flag
+}
+
+fn open_streams(loaded: &Loaded) -> Result<(Layout, Arc<LocalStreams>)> {
+    let layout = Layout::new(loaded);
+    let streams = LocalStreams::open(&layout, loaded)?;
+    Ok((layout, Arc::new(streams)))
+}
+
+/// Parses `15s`, `2m`, `1h`, `500ms` or plain seconds.
+pub fn parse_duration(text: &str) -> Result<Duration> {
+    let t = text.trim();
+    let (number, unit) = t
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .map_or((t, "s"), |i| t.split_at(i));
+    let n: f64 = number
+        .parse()
+        .map_err(|_| eyre!("--duration: expected a duration like 15s, 2m or 1h, got {text:?}"))?;
+    let secs = match unit {
+        "ms" => n / 1000.0,
+        "s" | "" => n,
+        "m" => n * 60.0,
+        "h" => n * 3600.0,
+        _ => {
+            return Err(eyre!(
+                "--duration: expected a unit of ms, s, m or h, got {text:?}"
+            ));
+        }
+    };
+    Ok(Duration::from_secs_f64(secs.max(0.0)))
+}
+
+/// `iotaa produce`: the whole local pipeline without the dashboard.
+pub fn produce(
+    loaded: &Loaded,
+    rate: Option<f64>,
+    count: Option<u64>,
+    duration: Option<Duration>,
+) -> Result<ExitCode> {
+    let (layout, streams) = open_streams(loaded)?;
+    let mut producer = local::producer_settings(loaded);
+    producer.start_paused = false;
+    producer.limit = count;
+    if let Some(r) = rate {
+        if !(r.is_finite() && r > 0.0) {
+            return Err(eyre!(
+                "--rate: expected a positive number of readings per second per device, got {r}"
+            ));
+        }
+        producer.rate_per_device = r;
+    }
+    let last_counts = Arc::new(Mutex::new(None));
+    let alerts = Arc::new(Mutex::new(0u64));
+    let report: Reporter = {
+        let last_counts = last_counts.clone();
+        let alerts = alerts.clone();
+        Arc::new(move |event| match event {
+            Event::Producer(c) => {
+                if let Ok(mut l) = last_counts.lock() {
+                    *l = Some(c);
+                }
+            }
+            Event::Alert(a) => {
+                if let Ok(mut n) = alerts.lock() {
+                    *n += 1;
+                }
+                let mut out = std::io::stdout().lock();
+                let _ = out.write_all(&a.encode());
+            }
+            other => eprintln!("{}", describe(&other)),
+        })
+    };
+    let settings = PipelineSettings {
+        producer: Some(producer),
+        delivery: Some(local::delivery_settings(&layout, loaded)),
+        scoring: Some(local::scoring_settings(&layout, loaded)),
+        alerts: Some(local::alert_settings(&layout, loaded)),
+        tail: None,
+    };
+    let stop = stop_on_signal();
+    let pipeline = Pipeline::start(streams, settings, report)?;
+    let started = Instant::now();
+    while !stop.is_stopped()
+        && !pipeline.producer_finished()
+        && duration.is_none_or(|d| started.elapsed() < d)
+    {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    eprintln!("produce: stopping, flushing the lake buffer and saving the model…");
+    pipeline.shutdown();
+    let c = last_counts.lock().ok().and_then(|c| *c).unwrap_or_default();
+    let n = alerts.lock().map(|n| *n).unwrap_or(0);
+    eprintln!(
+        "produce: sent {}, acknowledged {}, failed {}, retries {}; {n} alerts",
+        c.sent, c.acknowledged, c.failed, c.retries
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// One line for a pipeline event, for headless output on stderr.
+pub fn describe(event: &Event) -> String {
+    match event {
+        Event::Stage {
+            stage,
+            state,
+            detail,
+        } => format!("{}: {state:?}: {detail}", stage.name()).to_lowercase_first(),
+        Event::Producer(c) => format!("producer: sent {} acked {}", c.sent, c.acknowledged),
+        Event::Spike { device, value } => format!("producer: spike {device} = {value}"),
+        Event::Delivered {
+            objects,
+            records,
+            lag_secs,
+            key,
+        } => format!("delivery: object {objects}: {records} records, lag {lag_secs:.1} s: {key}"),
+        Event::Scoring(p) => match p.warming_up {
+            Some((seen, needed)) => format!("detector: warming up {seen}/{needed}"),
+            None => format!("detector: {} scored, {} behind", p.scored, p.lag_records),
+        },
+        Event::Scores(s) => format!("tail: {} scores", s.len()),
+        Event::Alert(a) => format!("alerts: {}", String::from_utf8_lossy(&a.encode()).trim()),
+        Event::Problem { stage, message } => format!("{}: {message}", stage.name()),
+    }
+}
+
+trait LowerFirst {
+    fn to_lowercase_first(self) -> String;
+}
+
+impl LowerFirst for String {
+    /// `producer: Running: …` → `producer: running: …`
+    fn to_lowercase_first(self) -> String {
+        match self.split_once(": ") {
+            Some((stage, rest)) => {
+                let mut chars = rest.chars();
+                let first: String = chars
+                    .next()
+                    .map(|c| c.to_lowercase().collect())
+                    .unwrap_or_default();
+                format!("{stage}: {first}{}", chars.as_str())
+            }
+            None => self,
+        }
+    }
+}
+
+/// `iotaa spike`: one anomalous reading on the readings stream.
+pub fn spike(loaded: &Loaded, device: Option<String>, value: Option<i16>) -> Result<ExitCode> {
+    let (_, streams) = open_streams(loaded)?;
+    let settings = local::producer_settings(loaded);
+    let reading = spike_reading(&settings, device, value.map(i64::from), &mut rand::rng());
+    let line = reading.encode();
+    let writer = streams.writer(StreamRole::Readings)?;
+    put_all(
+        writer.as_ref(),
+        vec![(reading.device_id.clone(), line.clone())],
+        &StopFlag::default(),
+        |_| {},
+    )?;
+    std::io::stdout().write_all(&line)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Parses `--from`: trim-horizon, latest, or a UTC timestamp.
+pub fn parse_from(text: &str) -> Result<StartAt> {
+    match text {
+        "trim-horizon" | "trim_horizon" | "TRIM_HORIZON" => Ok(StartAt::TrimHorizon),
+        "latest" | "LATEST" => Ok(StartAt::Latest),
+        t => parse_timestamp(t)
+            .or_else(|| {
+                chrono::DateTime::parse_from_rfc3339(t)
+                    .ok()
+                    .map(|d| d.with_timezone(&Utc))
+            })
+            .map(|d| StartAt::AtTimestamp(d.timestamp_millis()))
+            .ok_or_else(|| {
+                eyre!(
+                    "--from: expected trim-horizon, latest or a UTC time like \"2026-11-30 05:00:00\", got {t:?}"
+                )
+            }),
+    }
+}
+
+/// `iotaa tail`: scored readings from the anomaly stream as they arrive.
+pub fn tail(loaded: &Loaded, from: &str, count: Option<u64>, format: Format) -> Result<ExitCode> {
+    let from = parse_from(from)?;
+    let (_, streams) = open_streams(loaded)?;
+    let mut reader = streams.reader(StreamRole::Anomalies, from)?;
+    let stop = stop_on_signal();
+    let mut out = std::io::stdout().lock();
+    let mut printed = 0u64;
+    match format {
+        Format::Table => writeln!(
+            out,
+            "{:<23}  {:<8}  {:>8}  {:>7}  explanation",
+            "readingTimestamp", "device", "reading", "score"
+        )?,
+        Format::Csv => writeln!(out, "readingTimestamp,deviceId,sensorReading,ANOMALY_SCORE")?,
+        Format::Json => {}
+    }
+    out.flush()?;
+    while !stop.is_stopped() && count.is_none_or(|c| printed < c) {
+        let batch = reader.next_batch(500)?;
+        if batch.is_empty() {
+            reader.wait_for_more(Duration::from_millis(250));
+            continue;
+        }
+        for r in batch {
+            if count.is_some_and(|c| printed >= c) {
+                break;
+            }
+            match ScoredReading::decode(&r.data) {
+                Ok(s) => {
+                    let rd = &s.reading;
+                    match format {
+                        Format::Json => out.write_all(&s.encode())?,
+                        Format::Csv => writeln!(
+                            out,
+                            "{},{},{},{}",
+                            rd.reading_timestamp, rd.device_id, rd.sensor_reading, s.anomaly_score
+                        )?,
+                        Format::Table => writeln!(
+                            out,
+                            "{:<23}  {:<8}  {:>8}  {:>7.3}  {}",
+                            rd.reading_timestamp,
+                            rd.device_id,
+                            rd.sensor_reading,
+                            s.anomaly_score,
+                            s.explanation_summary()
+                        )?,
+                    }
+                    printed += 1;
+                }
+                Err(e) => eprintln!("tail: anomaly stream record {}: {e}", r.sequence),
+            }
+        }
+        out.flush()?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `iotaa detect --input FILE`: scores recorded readings offline (the threshold backtest).
+pub fn detect_file(loaded: &Loaded, input: &Path) -> Result<ExitCode> {
+    let file =
+        std::fs::File::open(input).wrap_err_with(|| format!("cannot read {}", input.display()))?;
+    let params = local::detector_params(loaded);
+    let stdout = std::io::stdout().lock();
+    let name = input.display().to_string();
+    let summary = detector::score_lines(
+        std::io::BufReader::new(file),
+        stdout,
+        &params,
+        |line, msg| {
+            eprintln!("{name}:{line}: {msg}");
+        },
+    )
+    .wrap_err_with(|| format!("scoring {}", input.display()))?;
+    let threshold = loaded.config.alerts.threshold;
+    eprintln!(
+        "detect: {} readings scored, {} bad lines skipped, max score {:.3} (threshold {threshold})",
+        summary.scored, summary.bad, summary.max_score
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `iotaa detect`: the scoring stage alone, following the readings stream.
+pub fn detect_follow(loaded: &Loaded) -> Result<ExitCode> {
+    let (layout, streams) = open_streams(loaded)?;
+    let report: Reporter = Arc::new(|event| match event {
+        Event::Scoring(_) => {}
+        other => eprintln!("{}", describe(&other)),
+    });
+    let settings = PipelineSettings {
+        scoring: Some(local::scoring_settings(&layout, loaded)),
+        ..PipelineSettings::default()
+    };
+    let stop = stop_on_signal();
+    let pipeline = Pipeline::start(streams, settings, report)?;
+    while !stop.is_stopped() {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    pipeline.shutdown();
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Rows of the local stack: (resource, status, detail).
+pub fn local_status(loaded: &Loaded) -> Vec<(String, String, String)> {
+    let layout = Layout::new(loaded);
+    let mut rows = Vec::new();
+    let exists = |p: &Path| if p.exists() { "ok" } else { "missing" }.to_string();
+    rows.push((
+        "data dir".into(),
+        exists(&layout.data_dir),
+        layout.data_dir.display().to_string(),
+    ));
+    for role in [StreamRole::Readings, StreamRole::Anomalies] {
+        let dir = layout.stream_dir(role);
+        let detail = if dir.exists() {
+            match crate::stream::Stream::open(
+                &dir,
+                crate::stream::StreamOptions {
+                    segment_size_bytes: u64::from(loaded.config.local.segment_size_mib)
+                        * 1024
+                        * 1024,
+                },
+            )
+            .and_then(|s| s.stats())
+            {
+                Ok(st) => format!(
+                    "{}: records {}..{}, {} segments, {} bytes",
+                    dir.display(),
+                    st.first_sequence.map_or("-".into(), |s| s.to_string()),
+                    st.last_sequence.map_or("-".into(), |s| s.to_string()),
+                    st.segments,
+                    st.bytes
+                ),
+                Err(e) => format!("{}: {e}", dir.display()),
+            }
+        } else {
+            dir.display().to_string()
+        };
+        let name = match role {
+            StreamRole::Readings => "readings stream",
+            StreamRole::Anomalies => "anomaly stream",
+        };
+        rows.push((name.into(), exists(&dir), detail));
+    }
+    let lake = layout.lake();
+    rows.push((
+        "lake".into(),
+        exists(&lake),
+        format!("{}: {} bytes", lake.display(), folder_size(&lake)),
+    ));
+    for consumer in ["delivery", "scoring", "alerts"] {
+        let p = layout.checkpoint(consumer);
+        let at = crate::pipeline::read_checkpoint(&p)
+            .map_or("none".into(), |s| format!("after record {s}"));
+        rows.push((format!("{consumer} checkpoint"), exists(&p), at));
+    }
+    let snap = layout.snapshot();
+    rows.push((
+        "model snapshot".into(),
+        exists(&snap),
+        snap.display().to_string(),
+    ));
+    let log = layout.alerts_log();
+    let lines = std::fs::read(&log)
+        .map(|b| b.iter().filter(|&&c| c == b'\n').count())
+        .unwrap_or(0);
+    rows.push((
+        "alerts.log".into(),
+        exists(&log),
+        format!("{}: {lines} alerts", log.display()),
+    ));
+    rows
+}
+
+/// `iotaa stack deploy|status|events|outputs|delete` on the local backend.
+pub fn stack(loaded: &Loaded, action: &crate::cli::StackCommand) -> Result<ExitCode> {
+    use crate::cli::StackCommand;
+    let print = |rows: Vec<(String, String, String)>| {
+        for (name, status, detail) in rows {
+            println!("{name:<20} {status:<8} {detail}");
+        }
+    };
+    match action {
+        StackCommand::Deploy => {
+            open_streams(loaded)?;
+            print(local_status(loaded));
+        }
+        StackCommand::Status => print(local_status(loaded)),
+        StackCommand::Events => println!(
+            "The local stack has no events: its resources are folders under {}.",
+            loaded.data_dir.display()
+        ),
+        StackCommand::Outputs => {
+            let layout = Layout::new(loaded);
+            println!("lake        {}", layout.lake().display());
+            println!("alerts_log  {}", layout.alerts_log().display());
+            println!(
+                "readings    {}",
+                layout.stream_dir(StreamRole::Readings).display()
+            );
+            println!(
+                "anomalies   {}",
+                layout.stream_dir(StreamRole::Anomalies).display()
+            );
+        }
+        StackCommand::Delete { yes } => {
+            let layout = Layout::new(loaded);
+            let targets = [
+                layout.data_dir.join("streams"),
+                layout.lake(),
+                layout.data_dir.join("checkpoints"),
+                layout.data_dir.join("model"),
+                layout.alerts_log(),
+            ];
+            if !yes {
+                if !std::io::stdin().is_terminal() {
+                    return Err(eyre!(
+                        "stack delete: refusing without --yes when stdin is not a terminal"
+                    ));
+                }
+                eprint!(
+                    "Delete the streams, lake, checkpoints, model and alerts.log under {}? [y/N] ",
+                    layout.data_dir.display()
+                );
+                let mut answer = String::new();
+                std::io::stdin().lock().read_line(&mut answer)?;
+                if !matches!(answer.trim(), "y" | "Y" | "yes") {
+                    eprintln!("stack delete: nothing deleted");
+                    return Ok(ExitCode::FAILURE);
+                }
+            }
+            for t in targets {
+                let r = if t.is_dir() {
+                    std::fs::remove_dir_all(&t)
+                } else {
+                    std::fs::remove_file(&t)
+                };
+                match r {
+                    Ok(()) => println!("deleted {}", t.display()),
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                    Err(e) => return Err(eyre!("cannot delete {}: {e}", t.display())),
+                }
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
