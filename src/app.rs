@@ -41,6 +41,7 @@ struct PipelineState {
     scoring: Option<ScoringProgress>,
     scores: VecDeque<f64>,
     alerts: VecDeque<AlertRow>,
+    alerts_total: u64,
 }
 
 /// The dashboard's state.
@@ -267,6 +268,7 @@ impl App {
                     explanation: alert.scored.explanation_summary(),
                 });
                 p.alerts.truncate(ALERTS_KEPT);
+                p.alerts_total += 1;
             }
             Event::Problem { stage, message } => {
                 tracing::warn!(stage = stage.name(), "{message}");
@@ -350,6 +352,33 @@ impl App {
         }
     }
 
+    /// The latest counts of a stage, for its Stack row.
+    fn live_figures(&self, stage: Stage) -> String {
+        let p = &self.pipeline;
+        match stage {
+            Stage::Producer => p.producer.map_or(String::new(), |c| {
+                format!(
+                    "{} sent, {} acked, {} failed",
+                    c.sent, c.acknowledged, c.failed
+                )
+            }),
+            Stage::Delivery => match p.delivery_lag_secs {
+                Some(lag) => format!("{} objects, lag {lag:.1} s", p.objects),
+                None => String::new(),
+            },
+            Stage::Scoring => match p.scoring {
+                Some(ScoringProgress {
+                    warming_up: Some((seen, needed)),
+                    ..
+                }) => format!("warming up {seen}/{needed}"),
+                Some(s) => format!("{} scored, {} behind", s.scored, s.lag_records),
+                None => String::new(),
+            },
+            Stage::Alerts => format!("{} alerts", p.alerts_total),
+            Stage::Tail => format!("{} scores shown", p.scores.len()),
+        }
+    }
+
     fn stack_view(&self) -> StackView {
         // Checked once at start (App::new): no disk access while drawing.
         let exists = |ok: bool| if ok { Health::Ok } else { Health::Missing };
@@ -390,11 +419,17 @@ impl App {
                 StageState::Stopped => (Health::Stopped, ""),
                 StageState::Failed => (Health::Failed, ""),
             };
+            let live = self.live_figures(*stage);
             resources.push(ResourceRow {
                 name: stage.name().into(),
                 kind: "stage".into(),
                 health,
-                detail: format!("{word}{detail}"),
+                // Live figures last: a narrow pane cuts details on the left.
+                detail: if live.is_empty() {
+                    format!("{word}{detail}")
+                } else {
+                    format!("{word}{detail} · {live}")
+                },
             });
         }
         StackView {

@@ -44,12 +44,39 @@ fn readings(n: usize, devices: usize, seed: u64) -> Vec<Reading> {
         .collect()
 }
 
+/// Runs of each measurement. A baseline and the thing compared with it run back to back in
+/// pairs, so both see the same load on a shared machine; medians are reported.
+const RUNS: usize = 5;
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+/// Median rates of `base` and `other` over `RUNS` back-to-back pairs, and the median of the
+/// per-pair ratios other / base.
+fn paired(
+    mut base: impl FnMut(usize) -> Result<f64>,
+    mut other: impl FnMut(usize) -> Result<f64>,
+) -> Result<(f64, f64, f64)> {
+    let (mut b, mut o, mut r) = (Vec::new(), Vec::new(), Vec::new());
+    for run in 0..RUNS {
+        let x = base(run)?;
+        let y = other(run)?;
+        b.push(x);
+        o.push(y);
+        r.push(y / x);
+    }
+    Ok((median(b), median(o), median(r)))
+}
+
 fn per_sec(n: usize, d: Duration) -> f64 {
     n as f64 / d.as_secs_f64().max(1e-9)
 }
 
-/// Raw library rate: score then update, one 1-D forest, seed parameters.
-fn raw_rcf(data: &[Reading], p: &DetectorParams) -> Result<f64> {
+/// Raw library rate: score (and attribution, for the explanation) then update, one 1-D
+/// forest, seed parameters.
+fn raw_rcf(data: &[Reading], p: &DetectorParams, attribution: bool) -> Result<f64> {
     let mut builder = RCFBuilder::new(1, p.shingle_size);
     builder
         .number_of_trees(p.trees)
@@ -65,6 +92,12 @@ fn raw_rcf(data: &[Reading], p: &DetectorParams) -> Result<f64> {
     for r in data {
         let point = [r.sensor_reading as f32];
         sum += forest.score(&point).unwrap_or(0.0);
+        if attribution {
+            sum += forest
+                .attribution(&point)
+                .map(|a| a.high.iter().sum::<f64>())
+                .unwrap_or(0.0);
+        }
         forest
             .update(&point, 0)
             .map_err(|e| color_eyre::eyre::eyre!("update: {e}"))?;
@@ -73,8 +106,11 @@ fn raw_rcf(data: &[Reading], p: &DetectorParams) -> Result<f64> {
     Ok(per_sec(data.len(), start.elapsed()))
 }
 
-fn pipeline_rate(dir: &Path, n: usize) -> Result<f64> {
-    let text = "data_dir = \"data\"\n[producer]\nrate = 1000000\nbatch_size = 500\n[delivery]\nbuffer_interval_secs = 1\n";
+fn pipeline_rate(dir: &Path, n: usize, explanation: bool) -> Result<f64> {
+    let text = format!(
+        "data_dir = \"data\"\n[producer]\nrate = 1000000\nbatch_size = 500\n[delivery]\nbuffer_interval_secs = 1\n[detector]\nexplanation = {explanation}\n"
+    );
+    let text = text.as_str();
     let loaded: Loaded = config::parse(text, &dir.join("config.toml"))?;
     let layout = Layout::new(&loaded);
     let streams = Arc::new(LocalStreams::open(&layout, &loaded)?);
@@ -92,7 +128,7 @@ fn pipeline_rate(dir: &Path, n: usize) -> Result<f64> {
     let start = Instant::now();
     let pipeline = Pipeline::start(streams.clone(), settings, report)?;
     while streams.last_sequence(StreamRole::Anomalies).unwrap_or(0) < n as u64 {
-        std::thread::sleep(Duration::from_millis(2));
+        std::thread::sleep(Duration::from_millis(10));
     }
     let elapsed = start.elapsed();
     pipeline.shutdown();
@@ -135,38 +171,56 @@ fn stream_rates(dir: &Path, data: &[Reading]) -> Result<(f64, f64)> {
     Ok((append, per_sec(read, start.elapsed())))
 }
 
-/// Per-device forests for `devices` devices: all on one thread, then sharded on two.
-fn per_device_scaling(data: &[Reading], p: &DetectorParams) -> Result<(f64, f64)> {
+/// Our detector (warm-up, records) without the pipeline around it, explanation off.
+fn detector_alone(data: &[Reading], p: &DetectorParams) -> Result<f64> {
+    let mut d = Detector::new(DetectorParams {
+        explanation: false,
+        ..*p
+    })?;
+    let start = Instant::now();
+    for r in data {
+        std::hint::black_box(d.score(r));
+    }
+    Ok(per_sec(data.len(), start.elapsed()))
+}
+
+/// Per-device forests (one per device), devices sharded over `threads` threads.
+fn per_device_scaling(data: &[Reading], p: &DetectorParams, threads: u64) -> Result<f64> {
     let params = DetectorParams {
         per_device: true,
         explanation: false,
         ..*p
     };
-    let run = |shard: Vec<&Reading>| -> Result<usize> {
-        let mut d = Detector::new(params)?;
-        for r in &shard {
-            std::hint::black_box(d.score(r));
-        }
-        Ok(shard.len())
-    };
+    let shards: Vec<Vec<&Reading>> = (0..threads)
+        .map(|k| {
+            data.iter()
+                .filter(|r| crate::detector::device_seed(0, &r.device_id) % threads == k)
+                .collect()
+        })
+        .collect();
     let start = Instant::now();
-    run(data.iter().collect())?;
-    let one = per_sec(data.len(), start.elapsed());
-    let shard = |k: usize| -> Vec<&Reading> {
-        data.iter()
-            .filter(|r| crate::detector::device_seed(0, &r.device_id) % 2 == k as u64)
-            .collect()
-    };
-    let (a, b) = (shard(0), shard(1));
-    let start = Instant::now();
-    let (ra, rb) = std::thread::scope(|s| {
-        let ha = s.spawn(|| run(a));
-        let hb = s.spawn(|| run(b));
-        (ha.join(), hb.join())
-    });
-    let n = ra.map_err(|_| color_eyre::eyre::eyre!("bench thread panicked"))??
-        + rb.map_err(|_| color_eyre::eyre::eyre!("bench thread panicked"))??;
-    Ok((one, per_sec(n, start.elapsed())))
+    let scored = std::thread::scope(|s| {
+        let handles: Vec<_> = shards
+            .into_iter()
+            .map(|shard| {
+                s.spawn(move || -> Result<usize> {
+                    let mut d = Detector::new(params)?;
+                    for r in &shard {
+                        std::hint::black_box(d.score(r));
+                    }
+                    Ok(shard.len())
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| {
+                h.join()
+                    .map_err(|_| color_eyre::eyre::eyre!("bench thread panicked"))?
+            })
+            .sum::<Result<usize>>()
+    })?;
+    Ok(per_sec(scored, start.elapsed()))
 }
 
 pub fn run(points: usize, scratch: &Path) -> Result<()> {
@@ -176,24 +230,59 @@ pub fn run(points: usize, scratch: &Path) -> Result<()> {
     let result = (|| -> Result<()> {
         let data = readings(points, 5, 42);
         println!(
-            "iotaa bench: {points} readings, seed parameters (100 trees, sample 256, decay 120, shingle 1)"
+            "iotaa bench: {points} readings, seed parameters (100 trees, sample 256, decay 120, shingle 1), medians of {RUNS} paired runs"
         );
-        let raw = raw_rcf(&data, &p)?;
-        println!("  raw krcflib score+update, 1 thread     {raw:>10.0} readings/s   (baseline)");
-        let pipe = pipeline_rate(&dir.join("pipeline"), points)?;
+        let (raw, wrapped, ratio) =
+            paired(|_| raw_rcf(&data, &p, false), |_| detector_alone(&data, &p))?;
         println!(
-            "  whole local pipeline                   {pipe:>10.0} readings/s   ratio to raw {:.2}",
-            pipe / raw
+            "  raw krcflib score+update, 1 thread           {raw:>10.0} readings/s   (baseline)"
         );
-        let (append, read) = stream_rates(&dir, &data)?;
-        println!("  stream append (batches of 500, fsync)  {append:>10.0} records/s");
-        println!("  stream read                            {read:>10.0} records/s");
+        println!(
+            "  our Detector alone (no JSON), 1 thread       {wrapped:>10.0} readings/s   ratio {ratio:.2}"
+        );
+        let (raw, pipe, ratio) = paired(
+            |_| raw_rcf(&data, &p, false),
+            |run| pipeline_rate(&dir.join(format!("pipeline-{run}")), points, false),
+        )?;
+        println!(
+            "  raw krcflib score+update, 1 thread           {raw:>10.0} readings/s   (baseline)"
+        );
+        println!(
+            "  whole local pipeline, no explanation         {pipe:>10.0} readings/s   ratio {ratio:.2}"
+        );
+        let (raw, pipe, ratio) = paired(
+            |_| raw_rcf(&data, &p, true),
+            |run| pipeline_rate(&dir.join(format!("pipeline-x-{run}")), points, true),
+        )?;
+        println!(
+            "  raw krcflib score+attribution+update         {raw:>10.0} readings/s   (baseline)"
+        );
+        println!(
+            "  whole local pipeline, ANOMALY_EXPLANATION    {pipe:>10.0} readings/s   ratio {ratio:.2}"
+        );
+        let mut appends = Vec::new();
+        let mut reads = Vec::new();
+        for run in 0..RUNS {
+            let (a, r) = stream_rates(&dir.join(format!("stream-{run}")), &data)?;
+            appends.push(a);
+            reads.push(r);
+        }
+        println!(
+            "  stream append (batches of 500, fsync)        {:>10.0} records/s",
+            median(appends)
+        );
+        println!(
+            "  stream read                                  {:>10.0} records/s",
+            median(reads)
+        );
         let devices = readings(points, 50, 43);
-        let (one, two) = per_device_scaling(&devices, &p)?;
-        println!("  per-device forests (50), 1 thread      {one:>10.0} readings/s");
+        let (one, two, speedup) = paired(
+            |_| per_device_scaling(&devices, &p, 1),
+            |_| per_device_scaling(&devices, &p, 2),
+        )?;
+        println!("  per-device forests (50 devices), 1 thread    {one:>10.0} readings/s");
         println!(
-            "  per-device forests (50), 2 threads     {two:>10.0} readings/s   speedup {:.2}×",
-            two / one
+            "  per-device forests (50 devices), 2 threads   {two:>10.0} readings/s   speedup {speedup:.2}×"
         );
         Ok(())
     })();

@@ -67,6 +67,7 @@ fn run(cli: Cli, loaded: Loaded) -> Result<ExitCode> {
             count,
             duration,
         }) => {
+            let _log = headless_logging(&loaded)?;
             let duration = duration
                 .as_deref()
                 .map(commands::parse_duration)
@@ -76,7 +77,10 @@ fn run(cli: Cli, loaded: Loaded) -> Result<ExitCode> {
         Some(Command::Spike { device, value }) => commands::spike(&loaded, device, value),
         Some(Command::Tail { from, count }) => commands::tail(&loaded, &from, count, cli.format),
         Some(Command::Detect { input: Some(file) }) => commands::detect_file(&loaded, &file),
-        Some(Command::Detect { input: None }) => commands::detect_follow(&loaded),
+        Some(Command::Detect { input: None }) => {
+            let _log = headless_logging(&loaded)?;
+            commands::detect_follow(&loaded)
+        }
         Some(Command::Stack { action }) => commands::stack(&loaded, &action),
         Some(Command::Bench { points }) => {
             iot_anomaly_analytics::bench::run(points, &std::env::temp_dir())?;
@@ -92,6 +96,12 @@ fn run(cli: Cli, loaded: Loaded) -> Result<ExitCode> {
             Ok(ExitCode::FAILURE)
         }
     }
+}
+
+/// Long-running headless commands log to the same file as the dashboard.
+fn headless_logging(loaded: &Loaded) -> Result<tracing_appender::non_blocking::WorkerGuard> {
+    logging::init(&loaded.data_dir, &loaded.config.log.level)
+        .wrap_err_with(|| format!("cannot open the log in {}", loaded.data_dir.display()))
 }
 
 fn dashboard(loaded: Loaded) -> Result<ExitCode> {

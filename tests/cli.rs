@@ -263,3 +263,74 @@ fn help_explains_every_command() {
         );
     }
 }
+
+/// `detect --input` scores recorded readings in order, reports bad lines with file:line and
+/// goes on: the threshold backtest.
+#[test]
+fn detect_backtests_a_file_and_reports_bad_lines() {
+    let tmp = tempfile::tempdir().unwrap();
+    let input = tmp.path().join("readings.ndjson");
+    let mut text = String::new();
+    for i in 0..300 {
+        if i == 149 {
+            text.push_str("{\"deviceId\": \"aaaa\"}\n");
+        }
+        text.push_str(&format!(
+            "{{\"deviceId\":\"{}\",\"sensorReading\":{},\"readingTimestamp\":\"2026-11-30 05:00:00.000\"}}\n",
+            ["aaaa", "bbbb", "cccc"][i % 3],
+            (i * 7 % 11) as i64 - 5
+        ));
+    }
+    text.push_str("{\"deviceId\":\"bbbb\",\"sensorReading\":480,\"readingTimestamp\":\"2026-11-30 05:00:00.000\"}\n");
+    std::fs::write(&input, text).unwrap();
+    let out = iotaa(&["detect", "--input", input.to_str().unwrap()], tmp.path());
+    let stderr = text(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let scored: Vec<iot_anomaly_analytics::records::ScoredReading> = text(&out.stdout)
+        .lines()
+        .map(|l| iot_anomaly_analytics::records::ScoredReading::decode(l.as_bytes()).unwrap())
+        .collect();
+    assert_eq!(scored.len(), 301);
+    assert!(
+        scored[..60].iter().all(|s| s.anomaly_score == 0.0),
+        "warm-up"
+    );
+    assert!(
+        scored[300].anomaly_score > 4.0,
+        "the spike: {}",
+        scored[300].anomaly_score
+    );
+    assert!(
+        stderr.contains(&format!(
+            "{}:150: expected a reading as JSON",
+            input.display()
+        )),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("detect: 301 readings scored, 1 bad lines skipped"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn local_stack_deploy_status_and_delete() {
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::write(tmp.path().join("config.toml"), "data_dir = \"data\"\n").unwrap();
+    let status = |tmp: &Path| text(&iotaa(&["stack", "status"], tmp).stdout);
+    assert!(status(tmp.path()).contains("readings stream      missing"));
+    let out = iotaa(&["stack", "deploy"], tmp.path());
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let s = status(tmp.path());
+    assert!(s.contains("readings stream      ok"), "{s}");
+    assert!(s.contains("anomaly stream       ok"), "{s}");
+    // Without --yes and without a terminal to ask on, delete refuses.
+    let out = iotaa(&["stack", "delete"], tmp.path());
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).contains("refusing without --yes"));
+    assert!(tmp.path().join("data/streams").exists());
+    let out = iotaa(&["stack", "delete", "--yes"], tmp.path());
+    assert!(out.status.success());
+    assert!(!tmp.path().join("data/streams").exists());
+    assert!(status(tmp.path()).contains("readings stream      missing"));
+}

@@ -81,14 +81,14 @@ fn run(
         Some(seq) => StartAt::AfterSequence(seq),
         None => StartAt::TrimHorizon,
     };
-    let mut reader = streams.reader(StreamRole::Readings, from.clone())?;
+    let mut reader = streams.reader(StreamRole::Readings, from)?;
     report(Event::Stage {
         stage: Stage::Delivery,
         state: StageState::Running,
         detail: format!(
-            "from {from:?}, every {} s or {} B",
+            "every {} s or {} KiB",
             s.interval.as_secs(),
-            s.size_bytes
+            s.size_bytes / 1024
         ),
     });
     let mut buffer: Option<Buffer> = None;

@@ -106,8 +106,12 @@ fn run(
         stage: Stage::Scoring,
         state: StageState::Running,
         detail: format!(
-            "{} model, from {from:?}",
-            if restored { "restored" } else { "fresh" }
+            "{} model{}",
+            if restored { "restored" } else { "fresh" },
+            match from {
+                StartAt::AfterSequence(seq) => format!(", after record {seq}"),
+                _ => String::new(),
+            }
         ),
     });
     let mut position = checkpoint;
