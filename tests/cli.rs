@@ -270,19 +270,19 @@ fn help_explains_every_command() {
 fn detect_backtests_a_file_and_reports_bad_lines() {
     let tmp = tempfile::tempdir().unwrap();
     let input = tmp.path().join("readings.ndjson");
-    let mut text = String::new();
+    let mut lines = String::new();
     for i in 0..300 {
         if i == 149 {
-            text.push_str("{\"deviceId\": \"aaaa\"}\n");
+            lines.push_str("{\"deviceId\": \"aaaa\"}\n");
         }
-        text.push_str(&format!(
+        lines.push_str(&format!(
             "{{\"deviceId\":\"{}\",\"sensorReading\":{},\"readingTimestamp\":\"2026-11-30 05:00:00.000\"}}\n",
             ["aaaa", "bbbb", "cccc"][i % 3],
             (i * 7 % 11) as i64 - 5
         ));
     }
-    text.push_str("{\"deviceId\":\"bbbb\",\"sensorReading\":480,\"readingTimestamp\":\"2026-11-30 05:00:00.000\"}\n");
-    std::fs::write(&input, text).unwrap();
+    lines.push_str("{\"deviceId\":\"bbbb\",\"sensorReading\":480,\"readingTimestamp\":\"2026-11-30 05:00:00.000\"}\n");
+    std::fs::write(&input, lines).unwrap();
     let out = iotaa(&["detect", "--input", input.to_str().unwrap()], tmp.path());
     let stderr = text(&out.stderr);
     assert!(out.status.success(), "{stderr}");
