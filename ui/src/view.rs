@@ -170,12 +170,71 @@ pub struct ScoresView {
     pub waiting_for: String,
 }
 
+/// The SQL editor's content and cursor (the app owns the editing; this is what to draw).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct EditorView {
+    pub lines: Vec<String>,
+    /// (row, column) in characters.
+    pub cursor: (usize, usize),
+    /// Keys go to the editor (the cursor is drawn).
+    pub editing: bool,
+}
+
+/// Where the current or last query is.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub enum RunState {
+    /// Nothing run yet: a hint.
+    #[default]
+    Idle,
+    /// Running for `elapsed` (e.g. `1.2 s`); `tick` animates the spinner.
+    Running {
+        elapsed: String,
+        tick: usize,
+    },
+    /// Finished: the summary line (rows, bytes scanned, time, cost).
+    Done {
+        summary: String,
+    },
+    /// Failed: one line, with position when the engine gave one.
+    Failed {
+        message: String,
+    },
+    Cancelled,
+}
+
+/// A query result page: column names with types, rows (None = NULL), scroll offsets.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct ResultView {
+    /// (name, type) per column.
+    pub columns: Vec<(String, String)>,
+    /// The rows from `row_offset` on (at most a screenful or so; the app keeps the rest).
+    pub rows: Vec<Vec<Option<String>>>,
+    /// Rows in the whole result.
+    pub total_rows: usize,
+    /// Index of `rows[0]` in the result, and the first column shown.
+    pub row_offset: usize,
+    pub col_offset: usize,
+    /// Extra line under the table: rows dropped past the cap, where a CSV export went.
+    pub note: Option<String>,
+}
+
+/// A list to choose from inside the pane (example queries, history).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct PickerView {
+    pub title: String,
+    /// (name, one-line description or preview).
+    pub items: Vec<(String, String)>,
+    pub selected: usize,
+}
+
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct QueryView {
-    /// The SQL in the editor (or the example it will start with).
-    pub sql: String,
-    /// A line under the SQL: state of the engine or of the last run.
-    pub state: String,
+    pub editor: EditorView,
+    pub run: RunState,
+    pub result: Option<ResultView>,
+    pub picker: Option<PickerView>,
+    /// Shown instead of the pane's content when the engine cannot run (why, in one line).
+    pub unavailable: Option<String>,
 }
 
 /// Severity of the status-line notice.

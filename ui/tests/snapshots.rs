@@ -65,9 +65,16 @@ fn waiting() -> DashboardView {
             waiting_for: "Waiting for the anomaly stream: no scored readings yet.".into(),
         },
         query: QueryView {
-            sql: "SELECT deviceid, count(*)\nFROM analyticsdemo.devicedata\nGROUP BY deviceid"
-                .into(),
-            state: "Waiting for the lake: no objects delivered yet.".into(),
+            editor: EditorView {
+                lines: vec![
+                    "SELECT deviceid, count(*)".into(),
+                    "FROM analyticsdemo.devicedata".into(),
+                    "GROUP BY deviceid".into(),
+                ],
+                cursor: (0, 0),
+                editing: false,
+            },
+            ..QueryView::default()
         },
         status: StatusView {
             hints: vec![
@@ -123,6 +130,45 @@ fn live() -> DashboardView {
         level: NoticeLevel::Info,
         text: "Anomaly sent: cccc = 451".into(),
     });
+    v.query.run = RunState::Done {
+        summary: "5 rows · 1.2 MB scanned · 3 files · 0.21 s · ~$0.00005 on Athena".into(),
+    };
+    v.query.result = Some(result());
+    v
+}
+
+fn result() -> ResultView {
+    let row = |d: &str, n: &str, m: Option<&str>| {
+        vec![
+            Some(d.to_string()),
+            Some(n.to_string()),
+            m.map(String::from),
+        ]
+    };
+    ResultView {
+        columns: vec![
+            ("deviceid".into(), "varchar".into()),
+            ("readings".into(), "bigint".into()),
+            ("max_reading".into(), "smallint".into()),
+        ],
+        rows: vec![
+            row("aaaa", "1204", Some("5")),
+            row("bbbb", "1203", Some("451")),
+            row("cccc", "1203", Some("-5")),
+            row("dddd", "1203", None),
+            row("eeee", "1202", Some("4")),
+        ],
+        total_rows: 5,
+        row_offset: 0,
+        col_offset: 0,
+        note: None,
+    }
+}
+
+fn query_zoomed() -> DashboardView {
+    let mut v = live();
+    v.focus = PaneId::Query;
+    v.zoomed = true;
     v
 }
 
@@ -234,4 +280,64 @@ fn pane_areas_follow_size_focus_and_zoom() {
     assert_eq!(zoomed.len(), 1);
     assert_eq!(zoomed[0].0, PaneId::Query);
     assert_eq!(zoomed[0].1.width, 120);
+}
+
+#[test]
+fn query_result_80x24() {
+    insta::assert_snapshot!(render(&query_zoomed(), 80, 24));
+}
+
+#[test]
+fn query_result_scrolled_with_a_note_60x16() {
+    let mut v = query_zoomed();
+    if let Some(r) = v.query.result.as_mut() {
+        r.row_offset = 2;
+        r.rows.drain(..2);
+        r.col_offset = 1;
+        r.note = Some("10000 rows kept; more were dropped (query.max_rows)".into());
+    }
+    insta::assert_snapshot!(render(&v, 60, 16));
+}
+
+#[test]
+fn query_error_80x24() {
+    let mut v = query_zoomed();
+    v.query.result = None;
+    v.query.run = RunState::Failed {
+        message: "1:8: no column named deviceidd (columns: deviceid, sensorreading, readingtimestamp, datehour)".into(),
+    };
+    insta::assert_snapshot!(render(&v, 80, 24));
+}
+
+#[test]
+fn query_editing_and_running_80x24() {
+    let mut v = query_zoomed();
+    v.query.editor.editing = true;
+    v.query.editor.cursor = (1, 5);
+    v.query.run = RunState::Running {
+        elapsed: "1.4 s".into(),
+        tick: 3,
+    };
+    insta::assert_snapshot!(render(&v, 80, 24));
+}
+
+#[test]
+fn query_picker_80x24() {
+    let mut v = query_zoomed();
+    v.query.picker = Some(PickerView {
+        title: "Examples".into(),
+        items: vec![
+            (
+                "out_of_range.sql".into(),
+                "Readings outside the normal -5..5".into(),
+            ),
+            (
+                "count_per_device.sql".into(),
+                "How many readings each device sent".into(),
+            ),
+            ("per_minute.sql".into(), "Readings per minute".into()),
+        ],
+        selected: 1,
+    });
+    insta::assert_snapshot!(render(&v, 80, 24));
 }
