@@ -12,6 +12,7 @@ pub mod detector;
 pub mod keymap;
 pub mod logging;
 pub mod pipeline;
+pub mod query;
 pub mod records;
 pub mod stream;
 pub mod tui;

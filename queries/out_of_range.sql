@@ -1,0 +1,5 @@
+-- Which readings fell outside the normal range -5..5? (the seed's first example)
+SELECT deviceid, sensorreading, readingtimestamp
+FROM analyticsdemo.devicedata
+WHERE sensorreading < -5 OR sensorreading > 5
+ORDER BY readingtimestamp, deviceid, sensorreading

@@ -1,0 +1,91 @@
+//! `iotaa query`: one query over the local lake, printed to stdout, summary on stderr.
+
+use std::io::{IsTerminal, Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use color_eyre::eyre::{Result, WrapErr, eyre};
+
+use super::{QueryEngine, format_csv, format_json, format_summary, format_table};
+use crate::cli::Format;
+use crate::config::Loaded;
+
+/// Finds the SQL: the argument, else `-f FILE` (also looked up in `query.queries_dir`), else
+/// standard input when it is not a terminal.
+fn read_sql(loaded: &Loaded, sql: Option<String>, file: Option<PathBuf>) -> Result<String> {
+    if let Some(sql) = sql {
+        return Ok(sql);
+    }
+    if let Some(file) = file {
+        let path = resolve_query_file(&loaded.queries_dir, &file);
+        return std::fs::read_to_string(&path)
+            .wrap_err_with(|| format!("cannot read {}", path.display()));
+    }
+    let mut stdin = std::io::stdin();
+    if stdin.is_terminal() {
+        return Err(eyre!(
+            "expected SQL: iotaa query \"SELECT …\", iotaa query -f FILE.sql, or SQL on standard input"
+        ));
+    }
+    let mut text = String::new();
+    stdin
+        .read_to_string(&mut text)
+        .wrap_err("cannot read SQL from standard input")?;
+    Ok(text)
+}
+
+/// `FILE` as given if it exists, else `queries_dir/FILE` if that exists.
+fn resolve_query_file(queries_dir: &Path, file: &Path) -> PathBuf {
+    if !file.exists() && file.is_relative() {
+        let in_dir = queries_dir.join(file);
+        if in_dir.exists() {
+            return in_dir;
+        }
+    }
+    file.to_path_buf()
+}
+
+/// Runs `iotaa query`. Query errors print `iotaa: query: …` (one line) and exit 1.
+pub fn command(
+    loaded: &Loaded,
+    sql: Option<String>,
+    file: Option<PathBuf>,
+    max_rows: Option<u32>,
+    format: Format,
+) -> Result<ExitCode> {
+    let sql = read_sql(loaded, sql, file).wrap_err("query")?;
+    let engine = QueryEngine::for_config(loaded).map_err(|e| eyre!("query: {e}"))?;
+    let max_rows = max_rows.map_or(engine.options().max_rows, |m| m as usize);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .wrap_err("query: cannot start the runtime")?;
+    let result = runtime.block_on(engine.run_with_max_rows(&sql, max_rows));
+    // Scan threads end on their own once the stream is gone; do not wait for stragglers.
+    runtime.shutdown_background();
+    let output = match result {
+        Ok(output) => output,
+        Err(e) => {
+            eprintln!("iotaa: query: {e}");
+            return Ok(ExitCode::FAILURE);
+        }
+    };
+    let text = match format {
+        Format::Table => format_table(&output),
+        Format::Csv => format_csv(&output),
+        Format::Json => format_json(&output),
+    };
+    let mut stdout = std::io::stdout().lock();
+    match stdout
+        .write_all(text.as_bytes())
+        .and_then(|()| stdout.flush())
+    {
+        Ok(()) => {}
+        // `iotaa query … | head` closes the pipe early: not an error.
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => return Ok(ExitCode::SUCCESS),
+        Err(e) => return Err(e).wrap_err("query: cannot write the result"),
+    }
+    eprintln!("{}", format_summary(&output));
+    Ok(ExitCode::SUCCESS)
+}
