@@ -27,6 +27,27 @@ pub enum Action {
     RunQuery,
     CancelQuery,
     LeaveEditor,
+    Examples,
+    History,
+    ExportCsv,
+    ScrollUp,
+    ScrollDown,
+    PageUp,
+    PageDown,
+    ScrollLeft,
+    ScrollRight,
+    /// A key typed into the SQL editor.
+    #[serde(skip)]
+    EditorInput(crossterm::event::KeyEvent),
+    /// Text pasted into the terminal (bracketed paste).
+    #[serde(skip)]
+    Paste(String),
+    /// A query finished (or failed, or was cancelled).
+    #[serde(skip)]
+    QueryFinished {
+        id: u64,
+        outcome: crate::app::query_pane::QueryOutcome,
+    },
     /// The terminal was resized to (columns, rows).
     #[serde(skip)]
     Resize(u16, u16),
@@ -88,7 +109,56 @@ pub const BINDABLE: &[(Action, Scope, &str)] = &[
         Scope::QueryPane,
         "Cancel the running query",
     ),
-    (Action::LeaveEditor, Scope::QueryPane, "Leave the editor"),
+    (
+        Action::LeaveEditor,
+        Scope::QueryPane,
+        "Leave the editor / close a list",
+    ),
+    (
+        Action::Examples,
+        Scope::QueryPane,
+        "Pick an example query from queries/",
+    ),
+    (
+        Action::History,
+        Scope::QueryPane,
+        "Pick a query from the history",
+    ),
+    (
+        Action::ExportCsv,
+        Scope::QueryPane,
+        "Export the result to CSV",
+    ),
+    (
+        Action::ScrollUp,
+        Scope::QueryPane,
+        "Scroll the result up (or move in a list)",
+    ),
+    (
+        Action::ScrollDown,
+        Scope::QueryPane,
+        "Scroll the result down (or move in a list)",
+    ),
+    (
+        Action::PageUp,
+        Scope::QueryPane,
+        "Scroll the result a page up",
+    ),
+    (
+        Action::PageDown,
+        Scope::QueryPane,
+        "Scroll the result a page down",
+    ),
+    (
+        Action::ScrollLeft,
+        Scope::QueryPane,
+        "Scroll the result's columns left",
+    ),
+    (
+        Action::ScrollRight,
+        Scope::QueryPane,
+        "Scroll the result's columns right",
+    ),
 ];
 
 impl Action {
@@ -112,7 +182,21 @@ impl Action {
             Action::RunQuery => "run_query",
             Action::CancelQuery => "cancel_query",
             Action::LeaveEditor => "leave_editor",
-            Action::Resize(..) | Action::Tick | Action::Pipeline(_) => return None,
+            Action::Examples => "examples",
+            Action::History => "history",
+            Action::ExportCsv => "export_csv",
+            Action::ScrollUp => "scroll_up",
+            Action::ScrollDown => "scroll_down",
+            Action::PageUp => "page_up",
+            Action::PageDown => "page_down",
+            Action::ScrollLeft => "scroll_left",
+            Action::ScrollRight => "scroll_right",
+            Action::Resize(..)
+            | Action::Tick
+            | Action::Pipeline(_)
+            | Action::EditorInput(_)
+            | Action::Paste(_)
+            | Action::QueryFinished { .. } => return None,
         })
     }
 

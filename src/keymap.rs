@@ -350,6 +350,15 @@ fn defaults() -> Vec<(Action, Vec<KeyBinding>)> {
         (Action::RunQuery, vec![ctrl('r'), k(F(5))]),
         (Action::CancelQuery, vec![ctrl('c')]),
         (Action::LeaveEditor, vec![k(Esc)]),
+        (Action::Examples, vec![k(Char('e'))]),
+        (Action::History, vec![k(Char('h'))]),
+        (Action::ExportCsv, vec![k(Char('x'))]),
+        (Action::ScrollUp, vec![k(Up), k(Char('k'))]),
+        (Action::ScrollDown, vec![k(Down), k(Char('j'))]),
+        (Action::PageUp, vec![k(PageUp)]),
+        (Action::PageDown, vec![k(PageDown)]),
+        (Action::ScrollLeft, vec![k(Left)]),
+        (Action::ScrollRight, vec![k(Right)]),
     ]
 }
 

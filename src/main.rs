@@ -7,11 +7,13 @@ use std::sync::Arc;
 
 use iot_anomaly_analytics::action::Action;
 use iot_anomaly_analytics::app::App;
+use iot_anomaly_analytics::app::engine_runner::EngineRunner;
 use iot_anomaly_analytics::backend::local::{self, Layout, LocalStreams};
 use iot_anomaly_analytics::cli::{Cli, Command, ConfigCommand};
 use iot_anomaly_analytics::config::{self, Backend, Loaded};
 use iot_anomaly_analytics::pipeline::run::{Pipeline, PipelineSettings};
 use iot_anomaly_analytics::pipeline::{Reporter, StartAt};
+use iot_anomaly_analytics::query::QueryEngine;
 use iot_anomaly_analytics::{commands, logging, tui};
 
 /// Exit status for a config or usage error (clap uses 2 for usage errors too).
@@ -86,15 +88,11 @@ fn run(cli: Cli, loaded: Loaded) -> Result<ExitCode> {
             iot_anomaly_analytics::bench::run(points, &std::env::temp_dir())?;
             Ok(ExitCode::SUCCESS)
         }
-        Some(command @ Command::Query { .. }) => {
-            eprintln!(
-                "iotaa {}: not available in this version: the SQL query runner is not built yet \
-                 (the lake fills under {}).",
-                command.name(),
-                loaded.data_dir.join("lake").display()
-            );
-            Ok(ExitCode::FAILURE)
-        }
+        Some(Command::Query {
+            sql,
+            file,
+            max_rows,
+        }) => iot_anomaly_analytics::query::command(&loaded, sql, file, max_rows, cli.format),
     }
 }
 
@@ -123,6 +121,7 @@ fn dashboard(loaded: Loaded) -> Result<ExitCode> {
     }
     let mut app = App::new(&loaded, logging::log_file(&loaded.data_dir));
     let (tx, rx) = tokio::sync::mpsc::unbounded_channel::<Action>();
+    let query_tx = tx.clone();
     let report: Reporter = Arc::new(move |event| {
         let _ = tx.send(Action::Pipeline(event));
     });
@@ -134,6 +133,14 @@ fn dashboard(loaded: Loaded) -> Result<ExitCode> {
         .worker_threads(2)
         .enable_all()
         .build()?;
+    match QueryEngine::for_config(&loaded) {
+        Ok(engine) => app.attach_query_runner(Arc::new(EngineRunner::new(
+            engine,
+            runtime.handle().clone(),
+            query_tx,
+        ))),
+        Err(e) => app.query_unavailable(format!("The query engine cannot start: {e}")),
+    }
     let result = runtime.block_on(tui::run(app, rx));
     // The terminal is restored; now flush the lake buffer and save the model.
     pipeline.shutdown();

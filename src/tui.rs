@@ -129,6 +129,7 @@ pub async fn run(mut app: App, mut rx: mpsc::UnboundedReceiver<Action>) -> Resul
                     guard.terminal.autoresize()?;
                     dirty = true;
                 }
+                Some(Ok(Event::Paste(text))) => dirty |= app.update(Action::Paste(text)),
                 Some(Ok(_)) => {}
                 Some(Err(e)) => return Err(e).wrap_err("cannot read terminal events"),
                 None => break,

@@ -153,7 +153,7 @@ fn producer_keys_without_a_producer_say_so() {
     );
     assert_eq!(
         a.view().status.notice.unwrap().text,
-        "run_query: the query runner is not part of this version yet."
+        "run_query: the query engine is not running"
     );
 }
 
@@ -179,7 +179,7 @@ fn stack_pane_shows_config_source_and_data_dir() {
 #[test]
 fn query_pane_uses_the_configured_table() {
     let a = app("[query]\ndatabase = \"lab\"\ntable = \"pumps\"\n");
-    assert!(a.view().query.sql.contains("FROM lab.pumps"));
+    assert!(a.query_sql().contains("FROM lab.pumps"));
 }
 
 mod pipeline_events {
@@ -313,5 +313,217 @@ mod pipeline_events {
             v.scores.stats.unwrap().scores.len(),
             iot_anomaly_analytics::app::SCORES_KEPT
         );
+    }
+}
+
+mod query_pane {
+    use super::*;
+    use iot_anomaly_analytics::app::query_pane::{QueryOutcome, QueryRunner, ResultTable};
+    use std::sync::{Arc, Mutex};
+
+    /// A fake runner for these tests: records what it was asked; results are fed by hand.
+    #[derive(Default)]
+    struct FakeRunner {
+        started: Mutex<Vec<(u64, String)>>,
+        cancelled: Mutex<Vec<u64>>,
+    }
+
+    impl QueryRunner for FakeRunner {
+        fn start(&self, id: u64, sql: String) {
+            self.started.lock().unwrap().push((id, sql));
+        }
+        fn cancel(&self, id: u64) {
+            self.cancelled.lock().unwrap().push(id);
+        }
+    }
+
+    fn with_runner(toml: &str) -> (App, Arc<FakeRunner>, tempfile::TempDir) {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("queries")).unwrap();
+        std::fs::write(
+            dir.path().join("queries/count.sql"),
+            "-- Readings per device\nSELECT deviceid, count(*) FROM analyticsdemo.devicedata GROUP BY deviceid\n",
+        )
+        .unwrap();
+        std::fs::write(
+            dir.path().join("queries/devicedata.sql"),
+            "-- The table\nCREATE EXTERNAL TABLE devicedata (deviceid string)\n",
+        )
+        .unwrap();
+        let text = format!("data_dir = \"data\"\n{toml}");
+        let loaded = config::parse(&text, &dir.path().join("config.toml")).unwrap();
+        let mut a = App::new(&loaded, dir.path().join("data/logs/iotaa.log"));
+        let runner = Arc::new(FakeRunner::default());
+        a.attach_query_runner(runner.clone());
+        (a, runner, dir)
+    }
+
+    fn table(n: usize) -> ResultTable {
+        ResultTable {
+            columns: vec![
+                ("deviceid".into(), "varchar".into()),
+                ("n".into(), "bigint".into()),
+            ],
+            rows: (0..n)
+                .map(|i| {
+                    vec![
+                        Some(format!("dev{i}")),
+                        if i == 1 { None } else { Some(i.to_string()) },
+                    ]
+                })
+                .collect(),
+            summary: format!("{n} rows · 1.0 KB scanned"),
+            note: None,
+        }
+    }
+
+    fn enter() -> KeyEvent {
+        KeyEvent::new(KeyCode::Enter, KeyModifiers::NONE)
+    }
+
+    fn esc() -> KeyEvent {
+        KeyEvent::new(KeyCode::Esc, KeyModifiers::NONE)
+    }
+
+    fn f5() -> KeyEvent {
+        KeyEvent::new(KeyCode::F(5), KeyModifiers::NONE)
+    }
+
+    #[test]
+    fn typing_runs_and_shows_the_result() {
+        let (mut a, runner, _dir) = with_runner("");
+        press(&mut a, &[key('4'), enter()]);
+        assert!(a.view().query.editor.editing);
+        // In the editor, q and 1 are text, not quit and focus.
+        press(&mut a, &[key('q'), key('1')]);
+        assert!(!a.should_quit());
+        assert_eq!(a.focus(), PaneId::Query);
+        assert!(a.query_sql().starts_with("q1SELECT"), "{}", a.query_sql());
+        press(&mut a, &[f5()]);
+        let started = runner.started.lock().unwrap().clone();
+        assert_eq!(started.len(), 1);
+        assert_eq!(started[0].1, a.query_sql());
+        assert!(matches!(a.view().query.run, ui::RunState::Running { .. }));
+        assert!(
+            a.update(Action::Tick),
+            "a running query redraws each second"
+        );
+        a.update(Action::QueryFinished {
+            id: started[0].0,
+            outcome: QueryOutcome::Done(table(3)),
+        });
+        let q = a.view().query;
+        assert!(matches!(q.run, ui::RunState::Done { .. }));
+        let r = q.result.unwrap();
+        assert_eq!(r.total_rows, 3);
+        assert_eq!(r.rows[1][1], None, "NULL stays NULL");
+        let s = screen(&a, 120, 40);
+        assert!(s.contains("dev2") && s.contains("∅"), "{s}");
+    }
+
+    #[test]
+    fn ctrl_c_cancels_and_late_results_are_dropped() {
+        let (mut a, runner, _dir) = with_runner("");
+        press(&mut a, &[key('4'), f5()]);
+        let id = runner.started.lock().unwrap()[0].0;
+        let ctrl_c = KeyEvent::new(KeyCode::Char('c'), KeyModifiers::CONTROL);
+        press(&mut a, &[ctrl_c]);
+        assert_eq!(*runner.cancelled.lock().unwrap(), [id]);
+        assert!(
+            !a.should_quit(),
+            "ctrl-c in the Query pane cancels, it does not quit"
+        );
+        assert_eq!(a.view().query.run, ui::RunState::Cancelled);
+        assert!(!a.update(Action::QueryFinished {
+            id,
+            outcome: QueryOutcome::Done(table(2)),
+        }));
+        assert!(a.view().query.result.is_none());
+    }
+
+    #[test]
+    fn errors_show_in_the_pane_and_the_app_goes_on() {
+        let (mut a, runner, _dir) = with_runner("");
+        press(&mut a, &[key('4'), f5()]);
+        let id = runner.started.lock().unwrap()[0].0;
+        a.update(Action::QueryFinished {
+            id,
+            outcome: QueryOutcome::Failed("1:8: no column named deviceidd".into()),
+        });
+        assert!(screen(&a, 120, 40).contains("1:8: no column named deviceidd"));
+        press(&mut a, &[key('1')]);
+        assert_eq!(a.focus(), PaneId::Stack);
+    }
+
+    #[test]
+    fn examples_history_and_csv_export() {
+        let (mut a, runner, dir) = with_runner("");
+        press(&mut a, &[key('4'), key('e')]);
+        let picker = a.view().query.picker.expect("examples");
+        assert_eq!(
+            picker.items,
+            [("count.sql".to_string(), "Readings per device".to_string())],
+            "the DDL is not offered as an example"
+        );
+        press(&mut a, &[enter()]);
+        assert!(a.query_sql().contains("count(*)"));
+        press(&mut a, &[f5()]);
+        let id = runner.started.lock().unwrap()[0].0;
+        a.update(Action::QueryFinished {
+            id,
+            outcome: QueryOutcome::Done(table(4)),
+        });
+        // History is persisted: a new app sees it.
+        let history = std::fs::read_to_string(dir.path().join("data/query_history.jsonl")).unwrap();
+        assert_eq!(history.lines().count(), 1);
+        press(&mut a, &[key('x')]);
+        let notice = a.view().status.notice.unwrap().text;
+        let path = notice.strip_prefix("Result exported to ").expect(&notice);
+        let csv = std::fs::read_to_string(path).unwrap();
+        assert_eq!(csv, "deviceid,n\ndev0,0\ndev1,\ndev2,2\ndev3,3\n");
+        let (mut b, _, _) = {
+            let text = "data_dir = \"data\"\n";
+            let loaded = config::parse(text, &dir.path().join("config.toml")).unwrap();
+            let b = App::new(&loaded, dir.path().join("data/logs/iotaa.log"));
+            (b, (), ())
+        };
+        press(&mut b, &[key('4'), key('h')]);
+        let picker = b.view().query.picker.expect("history");
+        assert!(picker.items[0].0.contains("count(*)"));
+        press(&mut b, &[esc()]);
+        assert!(b.view().query.picker.is_none());
+    }
+
+    #[test]
+    fn results_scroll_and_a_megabyte_paste_is_kept() {
+        let (mut a, runner, _dir) = with_runner("");
+        press(&mut a, &[key('4'), f5()]);
+        let id = runner.started.lock().unwrap()[0].0;
+        a.update(Action::QueryFinished {
+            id,
+            outcome: QueryOutcome::Done(table(1000)),
+        });
+        let down = KeyEvent::new(KeyCode::Down, KeyModifiers::NONE);
+        let right = KeyEvent::new(KeyCode::Right, KeyModifiers::NONE);
+        press(&mut a, &[down, down, right]);
+        let r = a.view().query.result.unwrap();
+        assert_eq!((r.row_offset, r.col_offset), (2, 1));
+        assert_eq!(r.rows[0][0].as_deref(), Some("dev2"));
+        assert!(
+            r.rows.len() <= 300,
+            "the view carries a window, not every row"
+        );
+        // 1 MB pasted into the editor arrives whole.
+        let big = "SELECT 1;\n".repeat(100_000);
+        let before = a.query_sql().len();
+        a.update(Action::Paste(big.clone()));
+        assert!(a.view().query.editor.editing);
+        assert_eq!(
+            a.query_sql().len(),
+            before + big.len(),
+            "every pasted byte is kept"
+        );
+        assert!(a.query_sql().contains(&big[..big.len() - 1]));
+        screen(&a, 80, 24);
     }
 }

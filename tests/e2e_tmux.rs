@@ -354,3 +354,45 @@ fn pressing_a_raises_an_alert_in_the_scores_pane() {
     let log = std::fs::read_to_string(dir.path().join("data/alerts.log")).unwrap();
     assert_eq!(log.lines().count(), 1, "{log}");
 }
+
+/// Type a query in the Query pane, run it on the embedded engine, see rows.
+#[test]
+fn a_query_typed_in_the_query_pane_returns_rows() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("config.toml");
+    std::fs::write(
+        &config,
+        "data_dir = \"data\"\n[producer]\nrate = 20\n[delivery]\nbuffer_interval_secs = 1\n",
+    )
+    .unwrap();
+    let t = Tmux::start(
+        120,
+        40,
+        dir.path(),
+        &[],
+        &[bin(), "--config", config.to_str().unwrap()],
+    );
+    t.wait_for("an object in the lake", |s| {
+        s.contains("delivered ") && !s.contains("delivered 0 objects")
+    });
+    // Zoomed, so the summary line is not cut at the pane's width.
+    t.keys(&["4", "z", "Enter"]);
+    t.wait_for("the editor", |s| s.contains("4 Query · editing"));
+    // Clear the example SQL, then type ours.
+    t.tmux(&["send-keys", "-t", "0", "-N", "300", "Delete"]);
+    t.keys(&[
+        "-l",
+        "SELECT deviceid, count(*) AS n FROM analyticsdemo.devicedata GROUP BY deviceid ORDER BY deviceid",
+    ]);
+    t.keys(&["F5"]);
+    let screen = t.wait_for("rows", |s| s.contains("Athena would charge"));
+    for device in ["aaaa", "bbbb", "cccc", "dddd", "eeee"] {
+        assert!(screen.contains(device), "{device} missing:\n{screen}");
+    }
+    assert!(
+        screen.contains("varchar") && screen.contains("bigint"),
+        "{screen}"
+    );
+    t.keys(&["q"]);
+    assert_eq!(t.wait_exit(), 0);
+}

@@ -1,14 +1,17 @@
 //! The dashboard's state. `App::update` is the only place it changes; `App::view` turns it
 //! into the `ui` crate's plain view structs.
 
+pub mod engine_runner;
+pub mod query_pane;
+
 use std::collections::{BTreeMap, VecDeque};
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use crossterm::event::KeyEvent;
 use ui::{
     AlertRow, DashboardView, Health, HelpRow, HelpSection, HelpView, Notice, NoticeLevel, PaneId,
-    QueryView, ResourceRow, ScoreStats, ScoresView, StackView, StatusView, ThroughputStats,
-    ThroughputView,
+    ResourceRow, ScoreStats, ScoresView, StackView, StatusView, ThroughputStats, ThroughputView,
 };
 
 use crate::action::{Action, BINDABLE, Scope};
@@ -17,6 +20,7 @@ use crate::keymap::{KeyBinding, Keymap};
 use crate::pipeline::producer::Control;
 use crate::pipeline::run::Controller;
 use crate::pipeline::{Event, ProducerCounts, ScoringProgress, Stage, StageState};
+use query_pane::{QueryPane, QueryRunner, load_examples};
 
 /// Seconds of throughput history kept (one bin per tick).
 pub const HISTORY_BINS: usize = 600;
@@ -54,7 +58,7 @@ pub struct App {
     log_file: PathBuf,
     data_dir_exists: bool,
     log_file_exists: bool,
-    example_sql: String,
+    query: QueryPane,
     focus: PaneId,
     zoomed: bool,
     help_open: bool,
@@ -77,9 +81,14 @@ impl App {
             data_dir_exists: loaded.data_dir.is_dir(),
             log_file_exists: log_file.is_file(),
             log_file,
-            example_sql: format!(
-                "SELECT deviceid, count(*) AS readings,\n       max(sensorreading) AS max_reading\nFROM {}.{}\nGROUP BY deviceid\nORDER BY deviceid",
-                q.database, q.table
+            query: QueryPane::new(
+                &format!(
+                    "SELECT deviceid, count(*) AS readings,\n       max(sensorreading) AS max_reading\nFROM {}.{}\nGROUP BY deviceid\nORDER BY deviceid",
+                    q.database, q.table
+                ),
+                load_examples(&loaded.queries_dir),
+                Some(loaded.data_dir.join("query_history.jsonl")),
+                loaded.data_dir.join("exports"),
             ),
             focus: PaneId::Stack,
             zoomed: false,
@@ -91,6 +100,21 @@ impl App {
             controller: None,
             pipeline: PipelineState::default(),
         }
+    }
+
+    /// Connects the Query pane to an engine.
+    pub fn attach_query_runner(&mut self, runner: Arc<dyn QueryRunner>) {
+        self.query.attach_runner(runner);
+    }
+
+    /// Says in the Query pane why queries cannot run.
+    pub fn query_unavailable(&mut self, why: String) {
+        self.query.set_unavailable(why);
+    }
+
+    /// The SQL in the editor.
+    pub fn query_sql(&self) -> String {
+        self.query.sql()
     }
 
     /// Connects the keys `a`, `p`, `+`, `-` to a running producer.
@@ -109,9 +133,8 @@ impl App {
     /// The action a key press stands for in the current state, if any.
     pub fn action_for_key(&self, event: &KeyEvent) -> Option<Action> {
         let key = KeyBinding::from_event(event)?;
-        let action = self
-            .keymap
-            .action_for(&key, self.focus == PaneId::Query && !self.help_open);
+        let in_query = self.focus == PaneId::Query && !self.help_open;
+        let action = self.keymap.action_for(&key, in_query);
         if self.help_open {
             // While help is open: the help key or Esc closes it, quit still quits, and
             // nothing else happens behind the overlay.
@@ -119,6 +142,28 @@ impl App {
                 Some(Action::Quit) | Some(Action::Help) => action,
                 _ if key == KeyBinding::plain(crate::keymap::Key::Esc) => Some(Action::Help),
                 _ => None,
+            };
+        }
+        if in_query && self.query.picker_open() {
+            // A list is open: move, pick, close; quit still quits.
+            return match action {
+                Some(
+                    Action::ScrollUp
+                    | Action::ScrollDown
+                    | Action::PageUp
+                    | Action::PageDown
+                    | Action::EditQuery
+                    | Action::LeaveEditor
+                    | Action::Quit,
+                ) => action,
+                _ => None,
+            };
+        }
+        if in_query && self.query.editing() {
+            // The editor takes every key but run, cancel and leave.
+            return match action {
+                Some(Action::RunQuery | Action::CancelQuery | Action::LeaveEditor) => action,
+                _ => Some(Action::EditorInput(*event)),
             };
         }
         action
@@ -153,23 +198,73 @@ impl App {
             Action::TogglePause => self.control(Control::TogglePause),
             Action::RateUp => self.control(Control::ScaleRate(2.0)),
             Action::RateDown => self.control(Control::ScaleRate(0.5)),
-            Action::EditQuery | Action::RunQuery | Action::CancelQuery | Action::LeaveEditor => {
-                self.notify(
-                    NoticeLevel::Warning,
-                    format!(
-                        "{}: the query runner is not part of this version yet.",
-                        action.name().unwrap_or("?")
-                    ),
-                )
+            Action::EditQuery => {
+                if self.query.picker_open() {
+                    self.query.pick()
+                } else {
+                    self.query.set_editing(true)
+                }
             }
+            Action::LeaveEditor => self.query.close_picker() | self.query.set_editing(false),
+            Action::RunQuery => match self.query.run() {
+                Ok(()) => true,
+                Err(why) => self.notify(NoticeLevel::Warning, format!("run_query: {why}")),
+            },
+            Action::CancelQuery => {
+                if self.query.cancel() {
+                    true
+                } else {
+                    self.notify(NoticeLevel::Info, "No query is running (q quits).".into())
+                }
+            }
+            Action::Examples => match self.query.open_examples() {
+                Ok(()) => true,
+                Err(why) => self.notify(NoticeLevel::Warning, why),
+            },
+            Action::History => match self.query.open_history() {
+                Ok(()) => true,
+                Err(why) => self.notify(NoticeLevel::Warning, why),
+            },
+            Action::ExportCsv => match self.query.export_csv(chrono::Utc::now()) {
+                Ok(path) => self.notify(
+                    NoticeLevel::Info,
+                    format!("Result exported to {}", path.display()),
+                ),
+                Err(why) => self.notify(NoticeLevel::Warning, why),
+            },
+            Action::ScrollUp => self.query.scroll(-1, 0),
+            Action::ScrollDown => self.query.scroll(1, 0),
+            Action::PageUp => self.query.scroll(-(self.page_rows() as isize), 0),
+            Action::PageDown => self.query.scroll(self.page_rows() as isize, 0),
+            Action::ScrollLeft => self.query.scroll(0, -1),
+            Action::ScrollRight => self.query.scroll(0, 1),
+            Action::EditorInput(key) => self.query.input(key),
+            Action::Paste(text) => {
+                if self.focus == PaneId::Query {
+                    // Pasting SQL starts editing: nothing pasted is lost.
+                    self.query.set_editing(true);
+                    self.query.paste(&text)
+                } else {
+                    self.notify(
+                        NoticeLevel::Info,
+                        "Paste SQL into the Query pane (4, then enter).".into(),
+                    )
+                }
+            }
+            Action::QueryFinished { id, outcome } => self.query.finished(id, outcome),
             Action::Resize(w, h) => {
                 let changed = self.size != (w, h);
                 self.size = (w, h);
                 changed
             }
-            Action::Tick => self.tick(),
+            Action::Tick => self.query.tick() | self.tick(),
             Action::Pipeline(event) => self.on_event(event),
         }
+    }
+
+    /// Rows a page-up/down moves: the terminal's height less the chrome, at least 1.
+    fn page_rows(&self) -> usize {
+        (self.size.1 as usize).saturating_sub(12).max(1)
     }
 
     fn control(&mut self, c: Control) -> bool {
@@ -302,12 +397,7 @@ impl App {
             stack: self.stack_view(),
             throughput: self.throughput_view(),
             scores: self.scores_view(),
-            query: QueryView {
-                sql: self.example_sql.clone(),
-                state: "The query runner is not part of this version yet: the lake fills \
-                        under the data dir's lake/ folder."
-                    .into(),
-            },
+            query: self.query.view(),
             status: self.status_view(),
             help: self.help_open.then(|| self.help_view()),
         }
@@ -452,9 +542,14 @@ impl App {
         hint(Action::Help, "help");
         hint(Action::FocusNext, "focus");
         hint(Action::Zoom, if self.zoomed { "unzoom" } else { "zoom" });
-        if self.focus == PaneId::Query {
+        if self.focus == PaneId::Query && self.query.editing() {
+            hint(Action::LeaveEditor, "leave editor");
+            hint(Action::RunQuery, "run");
+        } else if self.focus == PaneId::Query {
             hint(Action::EditQuery, "edit");
             hint(Action::RunQuery, "run");
+            hint(Action::Examples, "examples");
+            hint(Action::History, "history");
         } else {
             hint(Action::FireAnomaly, "anomaly");
             hint(Action::TogglePause, "pause");
