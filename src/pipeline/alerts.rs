@@ -20,7 +20,7 @@ use chrono::Utc;
 
 use super::{
     Event, PipelineError, Reporter, Stage, StageState, StartAt, StopFlag, StreamRole, Streams,
-    backoff, read_checkpoint, write_checkpoint,
+    backoff, read_checkpoint, spawn_stage, write_checkpoint,
 };
 use crate::records::{Alert, ScoredReading};
 
@@ -44,17 +44,9 @@ pub fn spawn(
     report: Reporter,
     stop: StopFlag,
 ) -> std::io::Result<JoinHandle<()>> {
-    std::thread::Builder::new()
-        .name("alerts".into())
-        .spawn(move || {
-            if let Err(e) = run(streams.as_ref(), &settings, &report, &stop) {
-                report(Event::Stage {
-                    stage: Stage::Alerts,
-                    state: StageState::Failed,
-                    detail: e.to_string(),
-                });
-            }
-        })
+    spawn_stage(Stage::Alerts, report, move |report| {
+        run(streams.as_ref(), &settings, report, &stop)
+    })
 }
 
 fn run(

@@ -18,7 +18,7 @@ use chrono::{DateTime, Utc};
 
 use super::{
     Event, PipelineError, Reporter, Stage, StageState, StartAt, StopFlag, StreamRole, Streams,
-    read_checkpoint, write_checkpoint,
+    read_checkpoint, spawn_stage, write_checkpoint,
 };
 
 #[derive(Debug, Clone)]
@@ -58,17 +58,9 @@ pub fn spawn(
     report: Reporter,
     stop: StopFlag,
 ) -> std::io::Result<JoinHandle<()>> {
-    std::thread::Builder::new()
-        .name("delivery".into())
-        .spawn(move || {
-            if let Err(e) = run(streams.as_ref(), &settings, &report, &stop) {
-                report(Event::Stage {
-                    stage: Stage::Delivery,
-                    state: StageState::Failed,
-                    detail: e.to_string(),
-                });
-            }
-        })
+    spawn_stage(Stage::Delivery, report, move |report| {
+        run(streams.as_ref(), &settings, report, &stop)
+    })
 }
 
 fn run(

@@ -199,6 +199,26 @@ pub enum Event {
 /// Where stages send their events.
 pub type Reporter = Arc<dyn Fn(Event) + Send + Sync>;
 
+/// Runs a stage on its own named thread; an error that ends it is reported as the stage
+/// failing (with its one-line message), never lost.
+pub fn spawn_stage(
+    stage: Stage,
+    report: Reporter,
+    run: impl FnOnce(&Reporter) -> Result<(), PipelineError> + Send + 'static,
+) -> std::io::Result<std::thread::JoinHandle<()>> {
+    std::thread::Builder::new()
+        .name(stage.name().into())
+        .spawn(move || {
+            if let Err(e) = run(&report) {
+                report(Event::Stage {
+                    stage,
+                    state: StageState::Failed,
+                    detail: e.to_string(),
+                });
+            }
+        })
+}
+
 /// A stop flag shared by the stages of one pipeline.
 #[derive(Debug, Clone, Default)]
 pub struct StopFlag(Arc<AtomicBool>);

@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use super::{
     Event, PipelineError, Reporter, ScoringProgress, Stage, StageState, StartAt, StopFlag,
-    StreamRole, Streams, put_all, read_checkpoint, write_checkpoint,
+    StreamRole, Streams, put_all, read_checkpoint, spawn_stage, write_checkpoint,
 };
 use crate::detector::{Detector, DetectorParams};
 use crate::records::Reading;
@@ -35,17 +35,9 @@ pub fn spawn(
     report: Reporter,
     stop: StopFlag,
 ) -> std::io::Result<JoinHandle<()>> {
-    std::thread::Builder::new()
-        .name("scoring".into())
-        .spawn(move || {
-            if let Err(e) = run(streams.as_ref(), &settings, &report, &stop) {
-                report(Event::Stage {
-                    stage: Stage::Scoring,
-                    state: StageState::Failed,
-                    detail: e.to_string(),
-                });
-            }
-        })
+    spawn_stage(Stage::Scoring, report, move |report| {
+        run(streams.as_ref(), &settings, report, &stop)
+    })
 }
 
 /// Restores the model from its snapshot, or starts a fresh one and says why.

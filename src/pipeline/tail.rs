@@ -7,7 +7,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use super::{
-    Event, PipelineError, Reporter, Stage, StageState, StartAt, StopFlag, StreamRole, Streams,
+    Event, PipelineError, Reporter, Stage, StartAt, StopFlag, StreamRole, Streams, spawn_stage,
 };
 use crate::records::ScoredReading;
 
@@ -20,17 +20,9 @@ pub fn spawn(
     report: Reporter,
     stop: StopFlag,
 ) -> std::io::Result<JoinHandle<()>> {
-    std::thread::Builder::new()
-        .name("tail".into())
-        .spawn(move || {
-            if let Err(e) = run(streams.as_ref(), from, &report, &stop) {
-                report(Event::Stage {
-                    stage: Stage::Tail,
-                    state: StageState::Failed,
-                    detail: e.to_string(),
-                });
-            }
-        })
+    spawn_stage(Stage::Tail, report, move |report| {
+        run(streams.as_ref(), from, report, &stop)
+    })
 }
 
 fn run(
