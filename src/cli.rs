@@ -50,6 +50,11 @@ pub enum Command {
         /// Stop after this long, e.g. 15s, 2m.
         #[arg(long)]
         duration: Option<String>,
+        /// Append every acknowledged reading to FILE, one JSON line each, exactly as sent,
+        /// once its batch put has succeeded (for crash tests: all of them must reach the
+        /// lake). Created if missing; a torn last line left by a killed run is cut off.
+        #[arg(long, value_name = "FILE")]
+        ack_log: Option<PathBuf>,
     },
     /// Send one anomalous reading to the readings stream.
     Spike {

@@ -84,11 +84,18 @@ pub fn produce(
     rate: Option<f64>,
     count: Option<u64>,
     duration: Option<Duration>,
+    ack_log: Option<std::path::PathBuf>,
 ) -> Result<ExitCode> {
+    if let Some(path) = &ack_log {
+        // Fail here, with one line, rather than in the producer thread.
+        crate::pipeline::producer::open_ack_log(path)
+            .wrap_err_with(|| format!("--ack-log {}", path.display()))?;
+    }
     let (layout, streams) = open_streams(loaded)?;
     let mut producer = local::producer_settings(loaded);
     producer.start_paused = false;
     producer.limit = count;
+    producer.ack_log = ack_log;
     if let Some(r) = rate {
         if !(r.is_finite() && r > 0.0) {
             return Err(eyre!(

@@ -5,7 +5,16 @@
 //! PutRecords allows) with the device id as partition key; failed entries are resent with
 //! backoff, so throttling slows the producer and never drops a reading. The rate changes live
 //! and the producer can pause; spikes are sent on request.
+//!
+//! With [`ProducerSettings::ack_log`] set, every reading whose batch put was acknowledged is
+//! appended to that file as the exact JSON line sent (one write per batch, not fsynced: a
+//! killed process keeps what it wrote). Opening the file cuts off a torn final line left by a
+//! killed run, so lines from the next run never run into it. Crash tests use it to check that
+//! nothing acknowledged is lost.
 
+use std::fs::File;
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
 use std::thread::JoinHandle;
@@ -49,6 +58,8 @@ pub struct ProducerSettings {
     pub limit: Option<u64>,
     /// Seed for values and device choice; `None` draws one.
     pub seed: Option<u64>,
+    /// Append every acknowledged reading's JSON line here (headless `produce --ack-log`).
+    pub ack_log: Option<PathBuf>,
 }
 
 impl ProducerSettings {
@@ -63,6 +74,7 @@ impl ProducerSettings {
             start_paused: !p.autostart,
             limit: None,
             seed: None,
+            ack_log: None,
         }
     }
 }
@@ -94,6 +106,43 @@ pub fn spike_reading(
         sensor_reading: value,
         reading_timestamp: format_timestamp(Utc::now()),
     }
+}
+
+/// Opens an acknowledgement log for appending, creating it if missing. A final line without
+/// its `\n` (a write cut short by a kill) is cut off first: those readings were acknowledged
+/// but their record is incomplete, and the next line must start on a line of its own.
+pub fn open_ack_log(path: &Path) -> std::io::Result<File> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir)?;
+    }
+    let mut f = std::fs::OpenOptions::new()
+        .read(true)
+        .append(true)
+        .create(true)
+        .open(path)?;
+    let len = f.metadata()?.len();
+    let mut end = len;
+    // Scan back from the end, a block at a time, for the last newline. (Appends always go to
+    // the end, so several producers logging to one file never overwrite each other's lines.)
+    let mut block = vec![0u8; 64 * 1024];
+    while end > 0 {
+        let start = end.saturating_sub(block.len() as u64);
+        let n = (end - start) as usize;
+        f.seek(SeekFrom::Start(start))?;
+        f.read_exact(&mut block[..n])?;
+        match block[..n].iter().rposition(|&b| b == b'\n') {
+            Some(i) => {
+                end = start + i as u64 + 1;
+                break;
+            }
+            None => end = start,
+        }
+    }
+    if end != len {
+        f.set_len(end)?;
+    }
+    f.seek(SeekFrom::End(0))?;
+    Ok(f)
 }
 
 /// A running producer: send it [`Control`]s; it stops with the pipeline's stop flag.
@@ -144,9 +193,29 @@ struct Producer<'a> {
     /// Readings due but not yet sent (fractional).
     owed: f64,
     next_device: usize,
+    /// Where acknowledged readings are logged (`ack_log`), once opened.
+    ack: Option<File>,
 }
 
 impl Producer<'_> {
+    /// Appends acknowledged lines to the ack log, if there is one; a failure is reported and
+    /// the log is given up (it would no longer list every acknowledged reading).
+    fn log_acked(&mut self, lines: &[u8]) {
+        let Some(f) = self.ack.as_mut() else {
+            return;
+        };
+        if let Err(e) = f.write_all(lines) {
+            self.ack = None;
+            (self.report)(Event::Problem {
+                stage: Stage::Producer,
+                message: format!(
+                    "acknowledgement log {}: {e}; no longer logging",
+                    self.s.ack_log.as_deref().unwrap_or(Path::new("")).display()
+                ),
+            });
+        }
+    }
+
     fn report_state(&self) {
         (self.report)(Event::Stage {
             stage: Stage::Producer,
@@ -177,6 +246,7 @@ impl Producer<'_> {
                 let bytes = line.len() as u64;
                 self.counts.sent += 1;
                 let mut retries = 0;
+                let acked_line = self.ack.is_some().then(|| line.clone());
                 let sent = put_all(
                     self.writer,
                     vec![(reading.device_id.clone(), line)],
@@ -186,6 +256,9 @@ impl Producer<'_> {
                 self.counts.retries += retries;
                 match sent {
                     Ok(()) => {
+                        if let Some(l) = acked_line {
+                            self.log_acked(&l);
+                        }
                         self.counts.acknowledged += 1;
                         self.counts.bytes += bytes;
                         (self.report)(Event::Spike {
@@ -231,12 +304,23 @@ impl Producer<'_> {
         }
         self.owed -= n as f64;
         self.counts.sent += n as u64;
+        // The exact bytes sent, kept only when they are to be logged once acknowledged.
+        let acked_lines: Option<Vec<u8>> = self.ack.is_some().then(|| {
+            batch
+                .iter()
+                .map(|(_, l)| l.as_slice())
+                .collect::<Vec<_>>()
+                .concat()
+        });
         let mut failed = 0u64;
         let sent = put_all(self.writer, batch, self.stop, |f| failed += f as u64);
         self.counts.failed += failed;
         self.counts.retries += failed;
         match sent {
             Ok(()) => {
+                if let Some(lines) = acked_lines {
+                    self.log_acked(&lines);
+                }
                 self.counts.acknowledged += n as u64;
                 self.counts.bytes += bytes;
             }
@@ -273,6 +357,22 @@ fn run(
         paused: s.start_paused,
         ..ProducerCounts::default()
     };
+    let ack = match &s.ack_log {
+        Some(path) => match open_ack_log(path) {
+            Ok(f) => Some(f),
+            Err(e) => {
+                // Producing without the log it was asked for would make the log lie by omission
+                // without saying so: stop instead.
+                report(Event::Stage {
+                    stage: Stage::Producer,
+                    state: StageState::Failed,
+                    detail: format!("acknowledgement log {}: {e}", path.display()),
+                });
+                return;
+            }
+        },
+        None => None,
+    };
     let mut p = Producer {
         writer,
         s,
@@ -282,6 +382,7 @@ fn run(
         counts,
         owed: 0.0,
         next_device: 0,
+        ack,
     };
     p.report_state();
     report(Event::Producer(p.counts));
@@ -328,4 +429,36 @@ fn run(
 fn describe_rate(s: &ProducerSettings, rate_per_device: f64) -> String {
     let total = rate_per_device * s.devices.len() as f64;
     format!("{total} readings/s")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ack_log_reopen_cuts_a_torn_last_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("sub/ack.ndjson");
+        for (before, after) in [
+            (&b""[..], &b"c\n"[..]),
+            (b"a\nb\n", b"a\nb\nc\n"),
+            (b"a\nb\n{\"devi", b"a\nb\nc\n"),
+            (b"torn", b"c\n"),
+        ] {
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(&path, before).unwrap();
+            let mut f = open_ack_log(&path).unwrap();
+            f.write_all(b"c\n").unwrap();
+            drop(f);
+            assert_eq!(std::fs::read(&path).unwrap(), after, "{before:?}");
+            std::fs::remove_file(&path).unwrap();
+        }
+        // A tail longer than one scan block.
+        let mut long = b"x\n".to_vec();
+        long.extend(std::iter::repeat_n(b'y', 200_000));
+        std::fs::write(&path, &long).unwrap();
+        let mut f = open_ack_log(&path).unwrap();
+        f.write_all(b"c\n").unwrap();
+        assert_eq!(std::fs::read(&path).unwrap(), b"x\nc\n");
+    }
 }
