@@ -161,11 +161,16 @@ impl Drop for Tmux {
     }
 }
 
-fn workdir() -> (tempfile::TempDir, PathBuf) {
+/// A temporary folder with a config.toml that keeps data in it, plus `extra` TOML.
+fn workdir_with(extra: &str) -> (tempfile::TempDir, PathBuf) {
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("config.toml");
-    std::fs::write(&config, "data_dir = \"data\"\n").unwrap();
+    std::fs::write(&config, format!("data_dir = \"data\"\n{extra}")).unwrap();
     (dir, config)
+}
+
+fn workdir() -> (tempfile::TempDir, PathBuf) {
+    workdir_with("")
 }
 
 fn bin() -> &'static str {
@@ -217,13 +222,7 @@ fn starts_shows_panes_and_help_and_quits_cleanly() {
 /// per-frame trace lines say when the loop really drew.
 #[test]
 fn idle_dashboard_does_not_redraw() {
-    let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("config.toml");
-    std::fs::write(
-        &config,
-        "data_dir = \"data\"\n[producer]\nautostart = false\n",
-    )
-    .unwrap();
+    let (dir, config) = workdir_with("[producer]\nautostart = false\n");
     let t = Tmux::start(
         100,
         30,
@@ -326,10 +325,8 @@ fn a_panic_restores_the_terminal() {
 /// shows in the Scores pane.
 #[test]
 fn pressing_a_raises_an_alert_in_the_scores_pane() {
-    let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("config.toml");
     // 20 readings/s per device: the forest is warm in well under a second.
-    std::fs::write(&config, "data_dir = \"data\"\n[producer]\nrate = 20\n").unwrap();
+    let (dir, config) = workdir_with("[producer]\nrate = 20\n");
     let t = Tmux::start(
         120,
         40,
@@ -358,13 +355,8 @@ fn pressing_a_raises_an_alert_in_the_scores_pane() {
 /// Type a query in the Query pane, run it on the embedded engine, see rows.
 #[test]
 fn a_query_typed_in_the_query_pane_returns_rows() {
-    let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("config.toml");
-    std::fs::write(
-        &config,
-        "data_dir = \"data\"\n[producer]\nrate = 20\n[delivery]\nbuffer_interval_secs = 1\n",
-    )
-    .unwrap();
+    let (dir, config) =
+        workdir_with("[producer]\nrate = 20\n[delivery]\nbuffer_interval_secs = 1\n");
     let t = Tmux::start(
         120,
         40,
