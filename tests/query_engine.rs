@@ -861,7 +861,10 @@ async fn malformed_lines_are_skipped_and_counted() {
         let out = run(&e, sql).await;
         assert_eq!(out.malformed_lines, lake.malformed, "{sql}");
         let want = if sql.contains("DISTINCT") {
-            "5".to_string()
+            // Hours that hold records: the current hour is empty in its first minutes.
+            let hours: std::collections::BTreeSet<&str> =
+                lake.records.iter().map(|r| r.datehour.as_str()).collect();
+            hours.len().to_string()
         } else {
             lake.records.len().to_string()
         };
