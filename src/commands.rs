@@ -159,7 +159,11 @@ pub fn describe(event: &Event) -> String {
             stage,
             state,
             detail,
-        } => format!("{}: {state:?}: {detail}", stage.name()).to_lowercase_first(),
+        } => format!(
+            "{}: {}: {detail}",
+            stage.name(),
+            format!("{state:?}").to_lowercase()
+        ),
         Event::Producer(c) => format!("producer: sent {} acked {}", c.sent, c.acknowledged),
         Event::Spike { device, value } => format!("producer: spike {device} = {value}"),
         Event::Delivered {
@@ -175,27 +179,6 @@ pub fn describe(event: &Event) -> String {
         Event::Scores(s) => format!("tail: {} scores", s.len()),
         Event::Alert(a) => format!("alerts: {}", String::from_utf8_lossy(&a.encode()).trim()),
         Event::Problem { stage, message } => format!("{}: {message}", stage.name()),
-    }
-}
-
-trait LowerFirst {
-    fn to_lowercase_first(self) -> String;
-}
-
-impl LowerFirst for String {
-    /// `producer: Running: …` → `producer: running: …`
-    fn to_lowercase_first(self) -> String {
-        match self.split_once(": ") {
-            Some((stage, rest)) => {
-                let mut chars = rest.chars();
-                let first: String = chars
-                    .next()
-                    .map(|c| c.to_lowercase().collect())
-                    .unwrap_or_default();
-                format!("{stage}: {first}{}", chars.as_str())
-            }
-            None => self,
-        }
     }
 }
 

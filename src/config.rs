@@ -164,15 +164,17 @@ pub struct DetectorConfig {
 }
 
 impl Default for DetectorConfig {
+    /// The seed's RANDOM_CUT_FOREST parameters, from the detector's one definition of them.
     fn default() -> Self {
+        let p = crate::detector::DetectorParams::seed();
         DetectorConfig {
-            trees: 100,
-            sample_size: 256,
-            time_decay: 120,
-            shingle_size: 1,
-            per_device: false,
-            explanation: true,
-            random_seed: 42,
+            trees: p.trees as u32,
+            sample_size: p.sample_size as u32,
+            time_decay: p.time_decay as u32,
+            shingle_size: p.shingle_size as u32,
+            per_device: p.per_device,
+            explanation: p.explanation,
+            random_seed: p.random_seed,
             snapshot_interval_secs: 60,
         }
     }
