@@ -194,6 +194,7 @@ pub fn spike(loaded: &Loaded, device: Option<String>, value: Option<i16>) -> Res
         vec![(reading.device_id.clone(), line.clone())],
         &StopFlag::default(),
         |_| {},
+        None,
     )?;
     std::io::stdout().write_all(&line)?;
     Ok(ExitCode::SUCCESS)

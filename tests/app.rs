@@ -294,6 +294,42 @@ mod pipeline_events {
         );
     }
 
+    /// Disk full: the stage row turns red with the error and the status line says so; when it
+    /// resumes, the row is green again and the status line says that too.
+    #[test]
+    fn a_blocked_stage_shows_its_error_then_its_recovery() {
+        let mut a = app("");
+        a.update(Action::Pipeline(Event::Stage {
+            stage: Stage::Producer,
+            state: StageState::Blocked,
+            detail: "No space left on device (os error 28); holding what it has and retrying"
+                .into(),
+        }));
+        let rows = a.view().stack.resources;
+        let row = rows.iter().find(|r| r.name == "producer").unwrap();
+        assert_eq!(row.health, ui::Health::Failed);
+        assert!(row.detail.starts_with("blocked: No space left"), "{row:?}");
+        let notice = a.view().status.notice.unwrap();
+        assert!(
+            notice.text.starts_with("producer blocked: No space left"),
+            "{notice:?}"
+        );
+        assert!(screen(&a, 120, 40).contains("producer blocked: No space left"));
+
+        a.update(Action::Pipeline(Event::Stage {
+            stage: Stage::Producer,
+            state: StageState::Running,
+            detail: "5 readings/s (resumed after 3 s blocked)".into(),
+        }));
+        let rows = a.view().stack.resources;
+        let row = rows.iter().find(|r| r.name == "producer").unwrap();
+        assert_eq!(row.health, ui::Health::Ok);
+        assert_eq!(
+            a.view().status.notice.unwrap().text,
+            "producer resumed: 5 readings/s (resumed after 3 s blocked)"
+        );
+    }
+
     /// History and score buffers are bounded, however long the dashboard runs.
     #[test]
     fn buffers_are_bounded() {

@@ -16,15 +16,19 @@
 //!
 //! `cargo test --test crash_safety -- --nocapture` prints the figures.
 
-use std::collections::HashMap;
-use std::io::Read;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+mod common;
+
+use std::path::Path;
+use std::process::Child;
 use std::time::{Duration, Instant};
+
+use common::{
+    acked_lines, assert_all_acked_in_lake, read_checkpoint, read_lake, read_stream, read_text,
+    split_lines,
+};
 
 use iot_anomaly_analytics::detector::{Detector, DetectorParams};
 use iot_anomaly_analytics::records::{Alert, Reading, ScoredReading};
-use iot_anomaly_analytics::stream::{StartAt, Stream, StreamOptions};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
@@ -41,107 +45,8 @@ const CONFIG: &str = "data_dir = \"data\"\n\
 [delivery]\nbuffer_interval_secs = 1\n\
 [detector]\nsnapshot_interval_secs = 1\nexplanation = false\n";
 
-/// `iotaa produce --ack-log <dir>/ack.ndjson [extra…]`, stdout discarded, stderr to `stderr`
-/// (files, not pipes, so a full pipe can never block the pipeline).
 fn spawn_produce(dir: &Path, stderr: &Path, extra: &[&str]) -> Child {
-    Command::new(env!("CARGO_BIN_EXE_iotaa"))
-        .current_dir(dir)
-        .env_remove("RUST_LOG")
-        .arg("produce")
-        .arg("--ack-log")
-        .arg(dir.join("ack.ndjson"))
-        .args(extra)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(stderr).unwrap())
-        .spawn()
-        .unwrap()
-}
-
-fn read_text(path: &Path) -> String {
-    String::from_utf8_lossy(&std::fs::read(path).unwrap_or_default()).into_owned()
-}
-
-fn read_checkpoint(path: &Path) -> Option<u64> {
-    let text = std::fs::read_to_string(path).ok()?;
-    Some(
-        text.trim()
-            .parse()
-            .unwrap_or_else(|e| panic!("checkpoint {}: {text:?}: {e}", path.display())),
-    )
-}
-
-/// Every file under `dir`, skipping dot-names (`.staging/`, temp files) at any depth.
-fn walk(dir: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return out;
-    };
-    for e in entries.flatten() {
-        if e.file_name().to_string_lossy().starts_with('.') {
-            continue;
-        }
-        let p = e.path();
-        if p.is_dir() {
-            out.extend(walk(&p));
-        } else {
-            out.push(p);
-        }
-    }
-    out.sort();
-    out
-}
-
-/// Complete lines of `bytes` (without `\n`) and the unterminated tail, if any.
-fn split_lines(bytes: &[u8]) -> (Vec<&[u8]>, &[u8]) {
-    let complete = bytes.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
-    let (body, tail) = bytes.split_at(complete);
-    let lines = match body.strip_suffix(b"\n") {
-        Some(body) => body.split(|&b| b == b'\n').collect(),
-        None => Vec::new(),
-    };
-    (lines, tail)
-}
-
-/// Reads a whole stream from TRIM_HORIZON; panics on any error. Returns (records, first and
-/// last sequence, gaps).
-fn read_stream(dir: &Path, mut check: impl FnMut(u64, &[u8])) -> (u64, u64, u64, u64) {
-    let stream = Stream::open(
-        dir,
-        StreamOptions {
-            segment_size_bytes: 16 << 20,
-        },
-    )
-    .unwrap_or_else(|e| panic!("reopen {}: {e}", dir.display()));
-    let mut reader = stream
-        .reader(StartAt::TrimHorizon)
-        .unwrap_or_else(|e| panic!("reader on {}: {e}", dir.display()));
-    let (mut records, mut first, mut last, mut gaps) = (0u64, 0u64, 0u64, 0u64);
-    loop {
-        let batch = reader
-            .next_batch(4096)
-            .unwrap_or_else(|e| panic!("read {} after sequence {last}: {e}", dir.display()));
-        if batch.is_empty() {
-            break;
-        }
-        for r in batch {
-            assert!(
-                r.sequence > last,
-                "{}: sequence {} after {last}",
-                dir.display(),
-                r.sequence
-            );
-            if records == 0 {
-                first = r.sequence;
-            } else if r.sequence != last + 1 {
-                gaps += 1;
-            }
-            check(r.sequence, &r.data);
-            records += 1;
-            last = r.sequence;
-        }
-    }
-    (records, first, last, gaps)
+    common::spawn_produce(dir, &dir.join("ack.ndjson"), stderr, extra)
 }
 
 #[test]
@@ -221,82 +126,11 @@ fn kill_9_twenty_times_loses_nothing_acknowledged() {
 
     // The acknowledgement log: complete lines only (a torn last line is expected after a kill;
     // the producer cuts one off when it reopens the log, so only the very end can have one).
-    let ack_bytes = std::fs::read(dir.join("ack.ndjson")).unwrap();
-    let (ack_lines, ack_torn) = split_lines(&ack_bytes);
-    let mut acked: HashMap<&[u8], u64> = HashMap::new();
-    for (i, line) in ack_lines.iter().enumerate() {
-        Reading::decode(line).unwrap_or_else(|e| {
-            panic!(
-                "ack.ndjson:{}: {e}: {}",
-                i + 1,
-                String::from_utf8_lossy(line)
-            )
-        });
-        *acked.entry(line).or_default() += 1;
-    }
+    let (acked, ack_count, ack_torn) = acked_lines(&dir.join("ack.ndjson"));
 
-    // The lake: every object whole and every line a reading.
-    let lake = data.join("lake");
-    let mut objects = 0u64;
-    let mut lake_lines = 0u64;
-    let mut in_lake: HashMap<Vec<u8>, u64> = HashMap::new();
-    for path in walk(&lake) {
-        let rel = path.strip_prefix(&lake).unwrap();
-        assert_eq!(
-            rel.components().count(),
-            5,
-            "not YYYY/MM/DD/HH/name: {rel:?}"
-        );
-        let raw = std::fs::read(&path).unwrap();
-        let body = if path.extension().is_some_and(|e| e == "gz") {
-            let mut decoder = flate2::read::GzDecoder::new(&raw[..]);
-            let mut body = Vec::new();
-            decoder
-                .read_to_end(&mut body)
-                .unwrap_or_else(|e| panic!("{rel:?}: not a whole gzip stream: {e}"));
-            assert!(
-                decoder.into_inner().is_empty(),
-                "{rel:?}: bytes after the gzip stream"
-            );
-            body
-        } else {
-            raw
-        };
-        assert!(
-            body.ends_with(b"\n"),
-            "{rel:?}: empty or ends in a partial line"
-        );
-        let (lines, tail) = split_lines(&body);
-        assert!(tail.is_empty());
-        for (i, line) in lines.iter().enumerate() {
-            Reading::decode(line).unwrap_or_else(|e| {
-                panic!("{rel:?}:{}: {e}: {}", i + 1, String::from_utf8_lossy(line))
-            });
-            *in_lake.entry(line.to_vec()).or_default() += 1;
-        }
-        objects += 1;
-        lake_lines += lines.len() as u64;
-    }
-    let mut missing = 0u64;
-    let mut examples = Vec::new();
-    for (line, &n) in &acked {
-        let have = in_lake.get(*line).copied().unwrap_or(0);
-        if have < n {
-            missing += n - have;
-            if examples.len() < 5 {
-                examples.push(format!(
-                    "{} (acked {n}, in lake {have})",
-                    String::from_utf8_lossy(line)
-                ));
-            }
-        }
-    }
-    assert_eq!(
-        missing,
-        0,
-        "acknowledged readings missing from the lake, e.g.:\n{}",
-        examples.join("\n")
-    );
+    // The lake: every object whole and every line a reading; nothing acknowledged missing.
+    let lake = read_lake(&data.join("lake"));
+    assert_all_acked_in_lake(&acked, &lake);
 
     // The stream logs reopen, sequences 1, 2, 3, … with every record whole.
     let (readings, r_first, r_last, r_gaps) =
@@ -312,9 +146,9 @@ fn kill_9_twenty_times_loses_nothing_acknowledged() {
     assert_eq!((a_first, a_gaps), (1, 0), "anomaly stream sequences");
     assert_eq!(a_last, anomalies);
     assert!(
-        readings >= ack_lines.len() as u64,
+        readings >= ack_count as u64,
         "{readings} records on the readings stream, {} acknowledged",
-        ack_lines.len()
+        ack_count
     );
 
     // Consumers: a clean shutdown drains the readings stream, so both are at its end.
@@ -351,13 +185,15 @@ fn kill_9_twenty_times_loses_nothing_acknowledged() {
     );
     eprintln!(
         "crash_safety: {} readings acknowledged ({} distinct lines, {} torn final bytes ignored)",
-        ack_lines.len(),
+        ack_count,
         acked.len(),
-        ack_torn.len()
+        ack_torn
     );
     eprintln!(
-        "crash_safety: lake {objects} objects, {lake_lines} lines ({} more than acknowledged), 0 acknowledged missing",
-        lake_lines as i64 - ack_lines.len() as i64
+        "crash_safety: lake {} objects, {} lines ({} more than acknowledged), 0 acknowledged missing",
+        lake.objects,
+        lake.lines,
+        lake.lines as i64 - ack_count as i64
     );
     eprintln!(
         "crash_safety: readings stream 1..={r_last} ({readings} records), anomaly stream 1..={a_last}, no gaps"

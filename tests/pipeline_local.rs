@@ -55,7 +55,7 @@ fn put_readings(streams: &dyn Streams, readings: &[Reading]) {
             .iter()
             .map(|r| (r.device_id.clone(), r.encode()))
             .collect();
-        put_all(writer.as_ref(), batch, &StopFlag::default(), |_| {}).unwrap();
+        put_all(writer.as_ref(), batch, &StopFlag::default(), |_| {}, None).unwrap();
     }
 }
 
@@ -337,7 +337,7 @@ fn put_scored(streams: &dyn Streams, scores: &[f64]) {
             (s.reading.device_id.clone(), s.encode())
         })
         .collect();
-    put_all(writer.as_ref(), batch, &StopFlag::default(), |_| {}).unwrap();
+    put_all(writer.as_ref(), batch, &StopFlag::default(), |_| {}, None).unwrap();
 }
 
 #[test]

@@ -308,11 +308,30 @@ impl App {
                 state,
                 detail,
             } => {
-                if state == StageState::Failed {
-                    self.notice = Some(Notice {
-                        level: NoticeLevel::Error,
-                        text: format!("{} failed: {detail}", stage.name()),
-                    });
+                match state {
+                    StageState::Failed | StageState::Blocked => {
+                        let word = if state == StageState::Failed {
+                            "failed"
+                        } else {
+                            "blocked"
+                        };
+                        tracing::error!(stage = stage.name(), "{word}: {detail}");
+                        self.notice = Some(Notice {
+                            level: NoticeLevel::Error,
+                            text: format!("{} {word}: {detail}", stage.name()),
+                        });
+                    }
+                    // A blocked stage that resumes says so where it said it was blocked.
+                    StageState::Running
+                        if p.stages.get(&stage).map(|(s, _)| *s) == Some(StageState::Blocked) =>
+                    {
+                        tracing::info!(stage = stage.name(), "{detail}");
+                        self.notice = Some(Notice {
+                            level: NoticeLevel::Info,
+                            text: format!("{} resumed: {detail}", stage.name()),
+                        });
+                    }
+                    _ => {}
                 }
                 p.stages.insert(stage, (state, detail));
             }
@@ -506,6 +525,7 @@ impl App {
                 StageState::Starting => (Health::InProgress, ""),
                 StageState::Running => (Health::Ok, ""),
                 StageState::Paused => (Health::Stopped, "paused: "),
+                StageState::Blocked => (Health::Failed, "blocked: "),
                 StageState::Stopped => (Health::Stopped, ""),
                 StageState::Failed => (Health::Failed, ""),
             };

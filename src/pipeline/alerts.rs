@@ -19,8 +19,8 @@ use std::time::Duration;
 use chrono::Utc;
 
 use super::{
-    Event, PipelineError, Reporter, Stage, StageState, StartAt, StopFlag, StreamRole, Streams,
-    backoff, read_checkpoint, spawn_stage, write_checkpoint,
+    Event, PipelineError, Reporter, Stage, StageState, Stall, StartAt, StopFlag, StreamRole,
+    Streams, backoff, read_checkpoint, spawn_stage, write_checkpoint,
 };
 use crate::records::{Alert, ScoredReading};
 
@@ -69,11 +69,13 @@ fn run(
             .spawn(move || post_alerts(&url, rx, timeout, &report));
         (tx, thread)
     });
+    let detail = format!("score > {}", s.threshold);
     report(Event::Stage {
         stage: Stage::Alerts,
         state: StageState::Running,
-        detail: format!("score > {}", s.threshold),
+        detail: detail.clone(),
     });
+    let mut stall = Stall::new(Stage::Alerts, report, detail);
     let mut raised = 0u64;
     loop {
         let stopping = stop.is_stopped();
@@ -105,11 +107,17 @@ fn run(
             }
         }
         if !lines.is_empty() {
-            append_durably(&s.log_path, &lines)
-                .map_err(|e| PipelineError::io(format!("append to {}", s.log_path.display()), e))?;
+            stall.retry(stop, || {
+                append_durably(&s.log_path, &lines).map_err(|e| {
+                    PipelineError::io(format!("append to {}", s.log_path.display()), e)
+                })
+            })?;
         }
-        write_checkpoint(&s.checkpoint, last)
-            .map_err(|e| PipelineError::io(format!("checkpoint {}", s.checkpoint.display()), e))?;
+        stall.retry(stop, || {
+            write_checkpoint(&s.checkpoint, last).map_err(|e| {
+                PipelineError::io(format!("checkpoint {}", s.checkpoint.display()), e)
+            })
+        })?;
         for alert in alerts {
             raised += 1;
             if let Some((tx, _)) = &webhook {
@@ -142,7 +150,8 @@ fn run(
     Ok(())
 }
 
-/// Appends whole lines and fsyncs: alerts.log never has a torn line from this process.
+/// Appends whole lines and fsyncs: alerts.log never has a torn line from this process. A
+/// write cut short (disk full) is cut back off, so the retry does not follow a torn line.
 fn append_durably(path: &std::path::Path, lines: &[u8]) -> std::io::Result<()> {
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir)?;
@@ -151,8 +160,12 @@ fn append_durably(path: &std::path::Path, lines: &[u8]) -> std::io::Result<()> {
         .create(true)
         .append(true)
         .open(path)?;
-    f.write_all(lines)?;
-    f.sync_data()
+    let before = f.metadata()?.len();
+    let result = f.write_all(lines).and_then(|_| f.sync_data());
+    if result.is_err() {
+        let _ = f.set_len(before);
+    }
+    result
 }
 
 fn post_alerts(url: &str, rx: Receiver<Alert>, timeout: Duration, report: &Reporter) {

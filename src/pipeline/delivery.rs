@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, Utc};
 
 use super::{
-    Event, PipelineError, Reporter, Stage, StageState, StartAt, StopFlag, StreamRole, Streams,
+    Event, PipelineError, Reporter, Stage, StageState, Stall, StartAt, StopFlag, StreamRole, Streams,
     read_checkpoint, spawn_stage, write_checkpoint,
 };
 
@@ -74,15 +74,19 @@ fn run(
         None => StartAt::TrimHorizon,
     };
     let mut reader = streams.reader(StreamRole::Readings, from)?;
+    let detail = format!(
+        "every {} s or {} KiB",
+        s.interval.as_secs(),
+        s.size_bytes / 1024
+    );
     report(Event::Stage {
         stage: Stage::Delivery,
         state: StageState::Running,
-        detail: format!(
-            "every {} s or {} KiB",
-            s.interval.as_secs(),
-            s.size_bytes / 1024
-        ),
+        detail: detail.clone(),
     });
+    // A buffer that cannot be written (disk full, read-only lake) is kept and retried; nothing
+    // more is read meanwhile, so the backlog waits on the stream, not in memory.
+    let mut stall = Stall::new(Stage::Delivery, report, detail);
     let mut buffer: Option<Buffer> = None;
     let mut objects = 0u64;
     loop {
@@ -101,7 +105,7 @@ fn run(
             b.records += 1;
             b.last_sequence = r.sequence;
             if b.data.len() >= s.size_bytes {
-                flush(s, buffer.take(), &mut objects, report)?;
+                flush(s, &mut buffer, &mut objects, report, &mut stall, stop)?;
             }
         }
         let due = buffer
@@ -109,7 +113,7 @@ fn run(
             .is_some_and(|b| b.started.elapsed() >= s.interval);
         // On stop: drain what is on the stream now, then flush and leave.
         if due || (stopping && empty) {
-            flush(s, buffer.take(), &mut objects, report)?;
+            flush(s, &mut buffer, &mut objects, report, &mut stall, stop)?;
         }
         if stopping && empty {
             break;
@@ -133,27 +137,36 @@ fn run(
 
 fn flush(
     s: &DeliverySettings,
-    buffer: Option<Buffer>,
+    buffer: &mut Option<Buffer>,
     objects: &mut u64,
     report: &Reporter,
+    stall: &mut Stall,
+    stop: &StopFlag,
 ) -> Result<(), PipelineError> {
-    let Some(b) = buffer else {
+    let Some(b) = buffer.as_ref() else {
         return Ok(());
     };
     let at = DateTime::<Utc>::from_timestamp_millis(b.first_arrival_ms).unwrap_or_else(Utc::now);
-    let key = object_key(&s.prefix, &s.stream_name, at, s.gzip);
     let bytes = if s.gzip {
         let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
         enc.write_all(&b.data)
             .and_then(|_| enc.finish())
             .map_err(|e| PipelineError::io("gzip", e))?
     } else {
-        b.data
+        b.data.clone()
     };
-    write_object(&s.lake_dir, &key, &bytes)
-        .map_err(|e| PipelineError::io(format!("write {}", s.lake_dir.join(&key).display()), e))?;
-    write_checkpoint(&s.checkpoint, b.last_sequence)
-        .map_err(|e| PipelineError::io(format!("checkpoint {}", s.checkpoint.display()), e))?;
+    let key = stall.retry(stop, || {
+        let key = object_key(&s.prefix, &s.stream_name, at, s.gzip);
+        write_object(&s.lake_dir, &key, &bytes).map_err(|e| {
+            PipelineError::io(format!("write {}", s.lake_dir.join(&key).display()), e)
+        })?;
+        Ok(key)
+    })?;
+    // The object is durable: from here on, a failure re-delivers it at worst.
+    stall.retry(stop, || {
+        write_checkpoint(&s.checkpoint, b.last_sequence)
+            .map_err(|e| PipelineError::io(format!("checkpoint {}", s.checkpoint.display()), e))
+    })?;
     *objects += 1;
     let lag_secs = (Utc::now().timestamp_millis() - b.first_arrival_ms).max(0) as f64 / 1000.0;
     report(Event::Delivered {
@@ -162,6 +175,7 @@ fn flush(
         lag_secs,
         key,
     });
+    *buffer = None;
     Ok(())
 }
 

@@ -116,6 +116,9 @@ pub enum StageState {
     Starting,
     Running,
     Paused,
+    /// Cannot write (disk full, read-only folder, a stream refusing requests): the stage holds
+    /// what it has and retries; the detail is the error. It returns to `Running` on success.
+    Blocked,
     Stopped,
     Failed,
 }
@@ -233,24 +236,123 @@ impl StopFlag {
     }
 }
 
+/// Tells the dashboard when a stage cannot write and when it can again.
+///
+/// The first failure of a run of failures reports the stage [`StageState::Blocked`] with the
+/// error (once, not on every retry); the next success reports it `Running` again with its
+/// usual detail and how long it was blocked. Used around every write a stage must not skip:
+/// stream puts, lake objects, checkpoints, snapshots, alerts.log.
+pub struct Stall {
+    stage: Stage,
+    report: Reporter,
+    /// The stage's `Running` detail, restored on recovery.
+    detail: String,
+    since: Option<std::time::Instant>,
+}
+
+impl Stall {
+    pub fn new(stage: Stage, report: &Reporter, detail: impl Into<String>) -> Self {
+        Stall {
+            stage,
+            report: report.clone(),
+            detail: detail.into(),
+            since: None,
+        }
+    }
+
+    /// The `Running` detail to restore after a recovery.
+    pub fn set_detail(&mut self, detail: impl Into<String>) {
+        self.detail = detail.into();
+    }
+
+    pub fn is_blocked(&self) -> bool {
+        self.since.is_some()
+    }
+
+    /// A write failed; it will be retried.
+    pub fn failed(&mut self, error: &PipelineError) {
+        tracing::warn!(stage = self.stage.name(), "write failed, retrying: {error}");
+        if self.since.is_none() {
+            self.since = Some(std::time::Instant::now());
+            (self.report)(Event::Stage {
+                stage: self.stage,
+                state: StageState::Blocked,
+                detail: format!("{error}; holding what it has and retrying"),
+            });
+        }
+    }
+
+    /// A write succeeded.
+    pub fn ok(&mut self) {
+        if let Some(since) = self.since.take() {
+            (self.report)(Event::Stage {
+                stage: self.stage,
+                state: StageState::Running,
+                detail: format!(
+                    "{} (resumed after {:.0} s blocked)",
+                    self.detail,
+                    since.elapsed().as_secs_f64()
+                ),
+            });
+        }
+    }
+
+    /// Runs `op` until it succeeds, with backoff between attempts, or until `stop` is set
+    /// (then the last error is returned: the caller's data was not written).
+    pub fn retry<T>(
+        &mut self,
+        stop: &StopFlag,
+        mut op: impl FnMut() -> Result<T, PipelineError>,
+    ) -> Result<T, PipelineError> {
+        let mut attempt: u32 = 0;
+        loop {
+            match op() {
+                Ok(v) => {
+                    self.ok();
+                    return Ok(v);
+                }
+                Err(e) => {
+                    self.failed(&e);
+                    if stop.is_stopped() {
+                        return Err(e);
+                    }
+                    attempt = attempt.saturating_add(1);
+                    std::thread::sleep(backoff(attempt));
+                }
+            }
+        }
+    }
+}
+
 /// Puts `batch` until every entry is stored, resending only failed entries with exponential
 /// backoff and jitter. Throttling slows the caller; nothing is dropped unless `stop` is set
-/// (then the unsent entries are returned as an error).
+/// (then the unsent entries are returned as an error). A request that fails as a whole (disk
+/// full, stream unreachable) is reported through `stall`, when given, as the stage blocking.
 pub fn put_all(
     writer: &dyn StreamWriter,
     batch: Vec<(String, Vec<u8>)>,
     stop: &StopFlag,
     mut on_retry: impl FnMut(usize),
+    mut stall: Option<&mut Stall>,
 ) -> Result<(), PipelineError> {
     let mut pending = batch;
     let mut attempt: u32 = 0;
     loop {
-        let failed = match writer.put(&pending) {
+        let result = writer.put(&pending);
+        if let Some(stall) = stall.as_deref_mut() {
+            match &result {
+                Ok(_) => stall.ok(),
+                Err(e) => stall.failed(e),
+            }
+        }
+        let failed = match result {
             Ok(outcome) if outcome.failed.is_empty() => return Ok(()),
             Ok(outcome) => outcome.failed,
             Err(e) if stop.is_stopped() => return Err(e),
             Err(e) => {
-                tracing::warn!("put failed, retrying: {e}");
+                if stall.is_none() {
+                    tracing::warn!("put failed, retrying: {e}");
+                }
                 (0..pending.len()).collect()
             }
         };

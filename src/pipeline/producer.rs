@@ -24,7 +24,9 @@ use chrono::Utc;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
-use super::{Event, ProducerCounts, Reporter, Stage, StageState, StopFlag, StreamWriter, put_all};
+use super::{
+    Event, ProducerCounts, Reporter, Stage, StageState, Stall, StopFlag, StreamWriter, put_all,
+};
 use crate::config::{ProducerConfig, SpikeConfig, SpikeDirection};
 use crate::records::{Reading, format_timestamp};
 
@@ -195,6 +197,8 @@ struct Producer<'a> {
     next_device: usize,
     /// Where acknowledged readings are logged (`ack_log`), once opened.
     ack: Option<File>,
+    /// Reports the producer blocked while the readings stream refuses writes (disk full).
+    stall: Stall,
 }
 
 impl Producer<'_> {
@@ -216,7 +220,12 @@ impl Producer<'_> {
         }
     }
 
-    fn report_state(&self) {
+    fn report_state(&mut self) {
+        let detail = describe_rate(&self.s, self.counts.rate_per_device);
+        self.stall.set_detail(detail.clone());
+        if self.stall.is_blocked() {
+            return;
+        }
         (self.report)(Event::Stage {
             stage: Stage::Producer,
             state: if self.counts.paused {
@@ -224,7 +233,7 @@ impl Producer<'_> {
             } else {
                 StageState::Running
             },
-            detail: describe_rate(&self.s, self.counts.rate_per_device),
+            detail,
         });
     }
 
@@ -252,6 +261,7 @@ impl Producer<'_> {
                     vec![(reading.device_id.clone(), line)],
                     self.stop,
                     |n| retries += n as u64,
+                    Some(&mut self.stall),
                 );
                 self.counts.retries += retries;
                 match sent {
@@ -313,7 +323,13 @@ impl Producer<'_> {
                 .concat()
         });
         let mut failed = 0u64;
-        let sent = put_all(self.writer, batch, self.stop, |f| failed += f as u64);
+        let sent = put_all(
+            self.writer,
+            batch,
+            self.stop,
+            |f| failed += f as u64,
+            Some(&mut self.stall),
+        );
         self.counts.failed += failed;
         self.counts.retries += failed;
         match sent {
@@ -383,6 +399,7 @@ fn run(
         owed: 0.0,
         next_device: 0,
         ack,
+        stall: Stall::new(Stage::Producer, report, ""),
     };
     p.report_state();
     report(Event::Producer(p.counts));

@@ -15,7 +15,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use super::{
-    Event, PipelineError, Reporter, ScoringProgress, Stage, StageState, StartAt, StopFlag,
+    Event, PipelineError, Reporter, ScoringProgress, Stage, StageState, Stall, StartAt, StopFlag,
     StreamRole, Streams, put_all, read_checkpoint, spawn_stage, write_checkpoint,
 };
 use crate::detector::{Detector, DetectorParams};
@@ -94,18 +94,22 @@ fn run(
     };
     let mut reader = streams.reader(StreamRole::Readings, from.clone())?;
     let writer = streams.writer(StreamRole::Anomalies)?;
+    let detail = format!(
+        "{} model{}",
+        if restored { "restored" } else { "fresh" },
+        match from {
+            StartAt::AfterSequence(seq) => format!(", after record {seq}"),
+            _ => String::new(),
+        }
+    );
     report(Event::Stage {
         stage: Stage::Scoring,
         state: StageState::Running,
-        detail: format!(
-            "{} model{}",
-            if restored { "restored" } else { "fresh" },
-            match from {
-                StartAt::AfterSequence(seq) => format!(", after record {seq}"),
-                _ => String::new(),
-            }
-        ),
+        detail: detail.clone(),
     });
+    // Disk full or read-only: hold the position (nothing is read past what is unwritten) and
+    // retry, reporting the stage blocked.
+    let mut stall = Stall::new(Stage::Scoring, report, detail);
     let mut position = checkpoint;
     let mut scored = 0u64;
     let mut saved_at = Instant::now();
@@ -132,7 +136,7 @@ fn run(
         if let Some(last) = batch.last() {
             scored += out.len() as u64;
             if !out.is_empty() {
-                put_all(writer.as_ref(), out, stop, |_| {})?;
+                put_all(writer.as_ref(), out, stop, |_| {}, Some(&mut stall))?;
             }
             position = Some(last.sequence);
             dirty = true;
@@ -152,7 +156,7 @@ fn run(
             }
         }
         if dirty && (saved_at.elapsed() >= s.snapshot_interval || (stopping && empty)) {
-            save(s, &detector, position)?;
+            stall.retry(stop, || save(s, &detector, position))?;
             saved_at = Instant::now();
             dirty = false;
         }
