@@ -102,6 +102,27 @@ pub enum Command {
         #[arg(long, default_value_t = 20_000)]
         points: usize,
     },
+    /// Run the dashboard's pipeline and state without a terminal for a long time, printing
+    /// memory and CPU every interval; then pause the producer and measure idle CPU. Exits 1
+    /// if memory is not flat (±5 % after the first minute) or idle CPU is 0.5 % of a core or
+    /// more. Runs in a fresh temporary folder unless --data-dir is given.
+    Soak {
+        /// How long to produce, e.g. 10m.
+        #[arg(long, default_value = "10m")]
+        duration: String,
+        /// Readings per second, all devices together.
+        #[arg(long, default_value_t = 5_000.0)]
+        rate: f64,
+        /// Sample interval.
+        #[arg(long, default_value = "30s")]
+        every: String,
+        /// Idle window measured after the producer is paused.
+        #[arg(long, default_value = "30s")]
+        idle: String,
+        /// Run in this folder (kept) instead of a temporary one.
+        #[arg(long)]
+        data_dir: Option<std::path::PathBuf>,
+    },
     /// Check or print the configuration.
     Config {
         #[command(subcommand)]
@@ -153,6 +174,7 @@ impl Command {
             Command::Detect { .. } => "detect",
             Command::Config { .. } => "config",
             Command::Bench { .. } => "bench",
+            Command::Soak { .. } => "soak",
         }
     }
 }

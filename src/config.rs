@@ -8,7 +8,7 @@
 //! Errors name file, line, column, key and what was expected, in one line:
 //! `config.toml:12:9: detector.trees: expected a positive integer, got -3`.
 
-use std::fmt;
+use std::fmt::{self, Write as _};
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 
@@ -436,14 +436,24 @@ pub struct ConfigError {
 
 impl fmt::Display for ConfigError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}", self.file.display())?;
-        if let Some((line, col)) = self.position {
-            write!(f, ":{line}:{col}")?;
+        let mut line = self.file.display().to_string();
+        if let Some((l, col)) = self.position {
+            line.push_str(&format!(":{l}:{col}"));
         }
         if let Some(key) = &self.key {
-            write!(f, ": {key}")?;
+            line.push_str(&format!(": {key}"));
         }
-        write!(f, ": {}", self.message)
+        line.push_str(&format!(": {}", self.message));
+        // Always one line: a quoted key or a string in the file may hold a newline, and serde
+        // quotes unknown keys and variants as they are. Control characters are shown escaped.
+        for c in line.chars() {
+            if c.is_control() {
+                write!(f, "{}", c.escape_default())?;
+            } else {
+                f.write_char(c)?;
+            }
+        }
+        Ok(())
     }
 }
 
@@ -486,13 +496,24 @@ pub fn load(explicit: Option<&Path>) -> Result<Loaded, ConfigError> {
 }
 
 pub fn load_file(path: &Path) -> Result<Loaded, ConfigError> {
+    let bytes = std::fs::read(path).map_err(|e| ConfigError {
+        file: path.to_path_buf(),
+        position: None,
+        key: None,
+        message: format!("cannot read: {e}"),
+    })?;
+    load_bytes(bytes, path)
+}
+
+/// Parses and validates the bytes of the file at `path`, as [`load_file`] does once it has
+/// read them (a file that is not UTF-8 is an error with its position).
+pub fn load_bytes(bytes: Vec<u8>, path: &Path) -> Result<Loaded, ConfigError> {
     let err = |message: String| ConfigError {
         file: path.to_path_buf(),
         position: None,
         key: None,
         message,
     };
-    let bytes = std::fs::read(path).map_err(|e| err(format!("cannot read: {e}")))?;
     let text = String::from_utf8(bytes).map_err(|e| {
         let at = e.utf8_error().valid_up_to();
         let (line, col) = line_col(&String::from_utf8_lossy(e.as_bytes()), at);
@@ -826,6 +847,10 @@ fn friendly(message: &str) -> String {
     {
         return format!("unknown key {field}; expected {expected}");
     }
+    // An enum (backend, ingest, compression, direction) given a number, bool or array.
+    if message == "wanted string or table" {
+        return "expected a string naming one of the choices listed in config.toml".into();
+    }
     if let Some(rest) = message.strip_prefix("unknown variant ")
         && let Some((v, expected)) = rest.split_once(", expected ")
     {
@@ -853,6 +878,19 @@ mod tests {
         parse(text, Path::new("config.toml"))
             .unwrap_err()
             .to_string()
+    }
+
+    /// A quoted key or a value with a newline (found by the fuzz target `config_load`).
+    #[test]
+    fn errors_stay_one_line_when_the_file_has_newlines_in_names() {
+        assert_eq!(
+            err("[producer]\n\"a\\nb\" = 1\n"),
+            "config.toml:2:1: producer.a\\nb: unknown key `a\\nb`; expected one of `autostart`, `devices`, `rate`, `min_value`, `max_value`, `batch_size`"
+        );
+        assert_eq!(
+            err("backend = \"lo\\ncal\"\n"),
+            "config.toml:1:11: backend: expected `local` or `aws`, got `lo\\ncal`"
+        );
     }
 
     #[test]

@@ -9,10 +9,14 @@ pub mod cli;
 pub mod commands;
 pub mod config;
 pub mod detector;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod keymap;
 pub mod logging;
 pub mod pipeline;
+#[cfg(feature = "sql")]
 pub mod query;
 pub mod records;
+pub mod soak;
 pub mod stream;
 pub mod tui;

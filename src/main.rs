@@ -7,17 +7,23 @@ use std::sync::Arc;
 
 use iot_anomaly_analytics::action::Action;
 use iot_anomaly_analytics::app::App;
+#[cfg(feature = "sql")]
 use iot_anomaly_analytics::app::engine_runner::EngineRunner;
 use iot_anomaly_analytics::backend::local::{self, Layout, LocalStreams};
 use iot_anomaly_analytics::cli::{Cli, Command, ConfigCommand};
 use iot_anomaly_analytics::config::{self, Backend, Loaded};
-use iot_anomaly_analytics::pipeline::run::{Pipeline, PipelineSettings};
-use iot_anomaly_analytics::pipeline::{Reporter, StartAt};
+use iot_anomaly_analytics::pipeline::Reporter;
+use iot_anomaly_analytics::pipeline::run::Pipeline;
+#[cfg(feature = "sql")]
 use iot_anomaly_analytics::query::QueryEngine;
 use iot_anomaly_analytics::{commands, logging, tui};
 
 /// Exit status for a config or usage error (clap uses 2 for usage errors too).
 const EXIT_CONFIG: u8 = 2;
+
+/// Why SQL is refused by a build without the engine.
+#[cfg(not(feature = "sql"))]
+const NO_SQL: &str = "this build has no SQL engine (built without the `sql` feature)";
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -85,15 +91,37 @@ fn run(cli: Cli, loaded: Loaded) -> Result<ExitCode> {
             commands::detect_follow(&loaded)
         }
         Some(Command::Stack { action }) => commands::stack(&loaded, &action),
+        Some(Command::Soak {
+            duration,
+            rate,
+            every,
+            idle,
+            data_dir,
+        }) => {
+            let opts = iot_anomaly_analytics::soak::SoakOptions {
+                duration: commands::parse_duration(&duration)?,
+                rate,
+                every: commands::parse_duration(&every)?,
+                idle: commands::parse_duration(&idle)?,
+                data_dir,
+            };
+            iot_anomaly_analytics::soak::soak(&loaded, &opts)
+        }
         Some(Command::Bench { points }) => {
             iot_anomaly_analytics::bench::run(points, &std::env::temp_dir())?;
             Ok(ExitCode::SUCCESS)
         }
+        #[cfg(feature = "sql")]
         Some(Command::Query {
             sql,
             file,
             max_rows,
         }) => iot_anomaly_analytics::query::command(&loaded, sql, file, max_rows, cli.format),
+        #[cfg(not(feature = "sql"))]
+        Some(Command::Query { .. }) => {
+            eprintln!("iotaa query: {NO_SQL}");
+            Ok(ExitCode::FAILURE)
+        }
     }
 }
 
@@ -134,6 +162,7 @@ fn dashboard(loaded: Loaded) -> Result<ExitCode> {
         .worker_threads(2)
         .enable_all()
         .build()?;
+    #[cfg(feature = "sql")]
     match QueryEngine::for_config(&loaded) {
         Ok(engine) => app.attach_query_runner(Arc::new(EngineRunner::new(
             engine,
@@ -141,6 +170,11 @@ fn dashboard(loaded: Loaded) -> Result<ExitCode> {
             query_tx,
         ))),
         Err(e) => app.query_unavailable(format!("The query engine cannot start: {e}")),
+    }
+    #[cfg(not(feature = "sql"))]
+    {
+        drop(query_tx);
+        app.query_unavailable(format!("The query engine cannot start: {NO_SQL}"));
     }
     let result = runtime.block_on(tui::run(app, rx));
     // The terminal is restored; now flush the lake buffer and save the model.
@@ -153,16 +187,7 @@ fn dashboard(loaded: Loaded) -> Result<ExitCode> {
 fn start_local_pipeline(loaded: &Loaded, report: Reporter) -> Result<Pipeline> {
     let layout = Layout::new(loaded);
     let streams = Arc::new(LocalStreams::open(&layout, loaded)?);
-    let settings = PipelineSettings {
-        producer: Some(local::producer_settings(loaded)),
-        delivery: Some(local::delivery_settings(&layout, loaded)),
-        scoring: Some(local::scoring_settings(&layout, loaded)),
-        alerts: Some(local::alert_settings(&layout, loaded)),
-        // Fill the sparkline with the last two minutes of scores.
-        tail: Some(StartAt::AtTimestamp(
-            chrono::Utc::now().timestamp_millis() - 120_000,
-        )),
-    };
+    let settings = local::dashboard_settings(&layout, loaded);
     Pipeline::start(streams, settings, report).wrap_err("cannot start the pipeline")
 }
 

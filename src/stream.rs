@@ -1122,6 +1122,14 @@ impl SegmentFile {
                 format!("CRC mismatch (stored {stored_crc:#010x}, computed {computed_crc:#010x})"),
             );
         }
+        if seq == u64::MAX {
+            // Never written (appends stop with "sequence numbers exhausted" before it), and no
+            // record could follow it: accepting it would let the next number wrap to 0.
+            return self.invalid(
+                record_end,
+                "sequence number u64::MAX is never written".into(),
+            );
+        }
         if seq != self.expect_seq {
             return self.invalid(
                 record_end,
@@ -2078,6 +2086,24 @@ mod tests {
         assert_eq!(seqs(&read_all(&mut reader)), new);
         assert_eq!(seqs(&read_all(&mut latest)), new);
         assert_eq!(stream.stats().expect("stats").last_sequence, Some(new[1]));
+    }
+
+    /// A segment holding u64::MAX followed by 0, CRCs valid (found by the fuzz target
+    /// `stream_log`): readers must not return 0 after u64::MAX.
+    #[test]
+    fn sequence_numbers_never_wrap_past_u64_max() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let stream = Stream::open(tmp.path(), StreamOptions::default()).expect("open");
+        let mut bytes = segment_header().to_vec();
+        for seq in [u64::MAX - 1, u64::MAX, 0] {
+            encode_record(&mut bytes, seq, 1, &rec("k", b"d"));
+        }
+        fs::write(segment_path(tmp.path(), u64::MAX - 1), &bytes).expect("write");
+        let mut reader = stream.reader(StartAt::TrimHorizon).expect("reader");
+        assert_eq!(seqs(&reader.next_batch(10).expect("batch")), [u64::MAX - 1]);
+        let err = reader.next_batch(10).expect_err("u64::MAX is corrupt");
+        assert!(err.to_string().contains("u64::MAX"), "{err}");
+        assert!(reader.next_batch(10).expect("batch").is_empty());
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! The dashboard's state. `App::update` is the only place it changes; `App::view` turns it
 //! into the `ui` crate's plain view structs.
 
+#[cfg(feature = "sql")]
 pub mod engine_runner;
 pub mod query_pane;
 

@@ -140,7 +140,13 @@ impl StreamReader for LocalReader {
                     })
                     .collect()
             })
-            .map_err(|e| PipelineError::Stream(e.to_string()))
+            .map_err(|e| {
+                if e.is_corruption() {
+                    PipelineError::Skipped(e.to_string())
+                } else {
+                    PipelineError::Stream(e.to_string())
+                }
+            })
     }
 
     fn wait_for_more(&mut self, timeout: Duration) -> bool {
@@ -184,6 +190,24 @@ impl Streams for LocalStreams {
                 .map_err(|e| PipelineError::Stream(e.to_string()))?;
         }
         Ok(format!("retention: {deleted} old segments deleted"))
+    }
+}
+
+/// Every stage the dashboard runs: the producer (paused unless `producer.autostart`), delivery,
+/// scoring, alerts, and a tail of the anomaly stream from two minutes back, which fills the
+/// Scores pane's sparkline at once.
+pub fn dashboard_settings(
+    layout: &Layout,
+    loaded: &Loaded,
+) -> crate::pipeline::run::PipelineSettings {
+    crate::pipeline::run::PipelineSettings {
+        producer: Some(producer_settings(loaded)),
+        delivery: Some(delivery_settings(layout, loaded)),
+        scoring: Some(scoring_settings(layout, loaded)),
+        alerts: Some(alert_settings(layout, loaded)),
+        tail: Some(crate::pipeline::StartAt::AtTimestamp(
+            chrono::Utc::now().timestamp_millis() - 120_000,
+        )),
     }
 }
 
