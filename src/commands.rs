@@ -239,7 +239,14 @@ pub fn tail(loaded: &Loaded, from: &str, count: Option<u64>, format: Format) -> 
     }
     out.flush()?;
     while !stop.is_stopped() && count.is_none_or(|c| printed < c) {
-        let batch = reader.next_batch(500)?;
+        let batch = match reader.next_batch(500) {
+            Ok(batch) => batch,
+            Err(crate::pipeline::PipelineError::Skipped(message)) => {
+                eprintln!("tail: {message}; skipped to the next segment");
+                continue;
+            }
+            Err(e) => return Err(e.into()),
+        };
         if batch.is_empty() {
             reader.wait_for_more(Duration::from_millis(250));
             continue;

@@ -282,6 +282,65 @@ fn small_sizes_and_resizes() {
     assert!(!t.alternate_screen());
 }
 
+/// Bad terminal input through a real terminal: 60 resizes between 1×1 and 400×120 with no
+/// pause between them, then a 1 MB bracketed paste into the SQL editor. The dashboard keeps
+/// drawing at the final size, shows the end of the paste, and quits cleanly.
+#[test]
+fn rapid_resizes_and_a_1_mb_paste() {
+    let (dir, config) = workdir();
+    let t = Tmux::start(
+        100,
+        30,
+        dir.path(),
+        &[],
+        &[bin(), "--config", config.to_str().unwrap()],
+    );
+    t.wait_for("all four panes", |s| PANES.iter().all(|p| s.contains(p)));
+    let sizes = [
+        (1, 1),
+        (400, 120),
+        (2, 50),
+        (300, 3),
+        (40, 12),
+        (39, 11),
+        (80, 24),
+    ];
+    for i in 0..60 {
+        let (w, h) = sizes[i % sizes.len()];
+        t.tmux(&[
+            "resize-window",
+            "-t",
+            "0",
+            "-x",
+            &w.to_string(),
+            "-y",
+            &h.to_string(),
+        ]);
+    }
+    t.tmux(&["resize-window", "-t", "0", "-x", "110", "-y", "32"]);
+    t.wait_for("all four panes at 110×32", |s| {
+        PANES.iter().all(|p| s.contains(p)) && s.lines().any(|l| l.chars().count() == 110)
+    });
+
+    // 1 MB of SQL comments and a last line to find, pasted with bracketed paste (-p).
+    let mut paste = "-- a filler line for the paste test, about fifty bytes\n".repeat(20_000);
+    paste.push_str("SELECT 42 AS end_of_paste");
+    let file = dir.path().join("paste.sql");
+    std::fs::write(&file, &paste).unwrap();
+    assert!(std::fs::metadata(&file).unwrap().len() >= 1_000_000);
+    t.keys(&["4", "Enter"]);
+    t.wait_for("the editor", |s| s.contains("4 Query · editing"));
+    t.tmux(&["load-buffer", "-b", "big", file.to_str().unwrap()]);
+    t.tmux(&["paste-buffer", "-p", "-b", "big", "-t", "0"]);
+    t.wait_for("the end of the paste in the editor", |s| {
+        s.contains("SELECT 42 AS end_of_paste")
+    });
+    t.keys(&["Escape"]);
+    t.keys(&["q"]);
+    assert_eq!(t.wait_exit(), 0);
+    assert!(!t.alternate_screen());
+}
+
 #[test]
 fn sigterm_quits_cleanly() {
     let (dir, config) = workdir();

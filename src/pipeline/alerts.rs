@@ -79,7 +79,7 @@ fn run(
     let mut raised = 0u64;
     loop {
         let stopping = stop.is_stopped();
-        let batch = reader.next_batch(500)?;
+        let batch = super::next_batch(reader.as_mut(), 500, Stage::Alerts, report)?;
         let Some(last) = batch.last().map(|r| r.sequence) else {
             if stopping {
                 break;
@@ -114,9 +114,8 @@ fn run(
             })?;
         }
         stall.retry(stop, || {
-            write_checkpoint(&s.checkpoint, last).map_err(|e| {
-                PipelineError::io(format!("checkpoint {}", s.checkpoint.display()), e)
-            })
+            write_checkpoint(&s.checkpoint, last)
+                .map_err(|e| PipelineError::io(format!("checkpoint {}", s.checkpoint.display()), e))
         })?;
         for alert in alerts {
             raised += 1;

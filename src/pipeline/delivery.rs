@@ -17,8 +17,8 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, Utc};
 
 use super::{
-    Event, PipelineError, Reporter, Stage, StageState, Stall, StartAt, StopFlag, StreamRole, Streams,
-    read_checkpoint, spawn_stage, write_checkpoint,
+    Event, PipelineError, Reporter, Stage, StageState, Stall, StartAt, StopFlag, StreamRole,
+    Streams, read_checkpoint, spawn_stage, write_checkpoint,
 };
 
 #[derive(Debug, Clone)]
@@ -91,7 +91,7 @@ fn run(
     let mut objects = 0u64;
     loop {
         let stopping = stop.is_stopped();
-        let batch = reader.next_batch(500)?;
+        let batch = super::next_batch(reader.as_mut(), 500, Stage::Delivery, report)?;
         let empty = batch.is_empty();
         for r in batch {
             let b = buffer.get_or_insert_with(|| Buffer {

@@ -55,6 +55,10 @@ pub enum PipelineError {
     /// The whole request failed; nothing in it was stored.
     #[error("{0}")]
     Stream(String),
+    /// A reader met data it cannot trust (a record failing its checksum) and skipped past it;
+    /// reading again goes on after it.
+    #[error("{0}")]
+    Skipped(String),
     #[error("{what}: {source}")]
     Io {
         what: String,
@@ -85,6 +89,29 @@ pub trait StreamReader: Send {
     fn next_batch(&mut self, max: usize) -> Result<Vec<StreamRecord>, PipelineError>;
     /// Blocks until more records may be available or `timeout` passes.
     fn wait_for_more(&mut self, timeout: Duration) -> bool;
+}
+
+/// The next batch from `reader`, at most `max`. Data the stream had to skip (a corrupt
+/// record) is reported as a problem of `stage`, and reading goes on after it: one bad record
+/// must not stop a stage.
+pub fn next_batch(
+    reader: &mut dyn StreamReader,
+    max: usize,
+    stage: Stage,
+    report: &Reporter,
+) -> Result<Vec<StreamRecord>, PipelineError> {
+    loop {
+        match reader.next_batch(max) {
+            Err(PipelineError::Skipped(message)) => {
+                tracing::error!(stage = stage.name(), "{message}");
+                report(Event::Problem {
+                    stage,
+                    message: format!("{message}; skipped to the next segment"),
+                });
+            }
+            other => return other,
+        }
+    }
 }
 
 /// The two streams of the pipeline, by role.

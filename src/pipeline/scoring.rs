@@ -118,7 +118,7 @@ fn run(
     let mut dirty = false;
     loop {
         let stopping = stop.is_stopped();
-        let batch = reader.next_batch(500)?;
+        let batch = super::next_batch(reader.as_mut(), 500, Stage::Scoring, report)?;
         let empty = batch.is_empty();
         let mut out = Vec::with_capacity(batch.len());
         for r in &batch {

@@ -35,7 +35,7 @@ fn run(
     let mut pending: Vec<ScoredReading> = Vec::new();
     let mut last_report = Instant::now();
     while !stop.is_stopped() {
-        let batch = reader.next_batch(1_000)?;
+        let batch = super::next_batch(reader.as_mut(), 1_000, Stage::Tail, report)?;
         let empty = batch.is_empty();
         for r in batch {
             match ScoredReading::decode(&r.data) {

@@ -42,7 +42,10 @@ pub fn wait_until(
     let deadline = Instant::now() + limit;
     while !cond() {
         if Instant::now() > deadline {
-            panic!("timed out after {limit:?} waiting for {what}\n{}", context());
+            panic!(
+                "timed out after {limit:?} waiting for {what}\n{}",
+                context()
+            );
         }
         std::thread::sleep(Duration::from_millis(50));
     }
@@ -91,7 +94,9 @@ pub fn split_lines(bytes: &[u8]) -> (Vec<&[u8]>, &[u8]) {
 
 /// Number of complete lines in a file (0 if missing).
 pub fn count_lines(path: &Path) -> usize {
-    split_lines(&std::fs::read(path).unwrap_or_default()).0.len()
+    split_lines(&std::fs::read(path).unwrap_or_default())
+        .0
+        .len()
 }
 
 /// Reads a whole stream from TRIM_HORIZON; panics on any error or a sequence number that does
