@@ -1,0 +1,667 @@
+#!/usr/bin/env python3
+"""Smoke check of infra/iotaa.yaml against a moto server (run by .ci/run after cfn-lint).
+
+What it does, in order:
+  1. Static checks that no emulator can make: the Glue table is the table of
+     queries/devicedata.sql, the parameter defaults are the app's defaults (config.toml), the
+     outputs built from name strings name the same thing as the resources they stand for, and the
+     inline alert function compiles and fits CloudFormation's inline-code limit.
+  2. Creates the stack with default parameters, waits for CREATE_COMPLETE (or prints every
+     resource's failure reason), checks the outputs and describes every resource moto made.
+  3. Runs the alert function's inline code here (moto cannot run Lambda code without Docker)
+     against moto's SNS, with the records the event-source filter lets through and some it drops.
+  4. Deletes the stack, waits for DELETE_COMPLETE and checks the resources are gone.
+  5. Does 2 and 4 again with non-default parameters (provisioned shards, a lake prefix, an email
+     subscription, another threshold), so the template's conditions are exercised.
+  6. Prints which resource types moto skipped (it lists them as CREATE_COMPLETE without creating
+     anything) and which properties it accepted but ignored.
+
+Usage: check_moto.py [--endpoint URL] [--template FILE] [--reset]
+  --endpoint  moto server (default: $IOTAA_MOTO_ENDPOINT, else http://127.0.0.1:5000)
+  --template  template to check (default: infra/iotaa.yaml)
+  --reset     reset the moto server's state at the end (CI does, so later tests start clean)
+Only dummy credentials are ever used. Exit status 0 when every check passed, 1 otherwise.
+"""
+
+import argparse
+import ast
+import base64
+import contextlib
+import io
+import json
+import os
+import re
+import sys
+import time
+import tomllib
+import types
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+TEMPLATE = ROOT / "infra" / "iotaa.yaml"
+TABLE_DDL = ROOT / "queries" / "devicedata.sql"
+CONFIG = ROOT / "config.toml"
+REGION = "us-east-1"
+WAIT_SECS = 60
+
+# Every output the app reads. LakePrefix exists only when the Prefix parameter is not empty.
+OUTPUTS = [
+    "ReadingsStreamName", "AnomalyStreamName", "DeliveryStreamName", "BucketName", "LakePrefix",
+    "LakeLocation", "GlueDatabaseName", "GlueTableName", "AthenaWorkGroup",
+    "AthenaResultsLocation", "AlertTopicArn", "AlertFunctionName", "AlertThreshold", "Ingest",
+]
+
+# Make sure nothing here can reach a real account, whatever the caller's environment holds.
+for var in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN", "AWS_CONFIG_FILE",
+            "AWS_SHARED_CREDENTIALS_FILE"):
+    os.environ.pop(var, None)
+os.environ.update(AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing",
+                  AWS_DEFAULT_REGION=REGION, AWS_REGION=REGION)
+
+import boto3  # noqa: E402  (after the environment is made safe)
+import yaml  # noqa: E402
+from botocore.exceptions import ClientError  # noqa: E402
+
+
+# ----------------------------------------------------------------------------- reporting
+
+class Report:
+    def __init__(self):
+        self.passed = 0
+        self.failed = []
+        self.skipped = {}  # resource type -> why
+        self.ignored = {}  # resource type -> [property moto accepted but did not apply]
+
+    def check(self, ok, what, detail=""):
+        if ok:
+            self.passed += 1
+            print(f"  ok    {what}")
+        else:
+            self.failed.append(what + (f": {detail}" if detail else ""))
+            print(f"  FAIL  {what}" + (f": {detail}" if detail else ""))
+        return ok
+
+    def equal(self, got, want, what):
+        return self.check(got == want, what, f"got {got!r}, want {want!r}")
+
+    def skip(self, rtype, why):
+        self.skipped.setdefault(rtype, why)
+
+    def ignore(self, rtype, prop):
+        props = self.ignored.setdefault(rtype, [])
+        if prop not in props:
+            props.append(prop)
+
+
+def section(title):
+    print(f"\n== {title}")
+
+
+# ----------------------------------------------------------------------------- template
+
+class CfnLoader(yaml.SafeLoader):
+    """YAML loader that turns CloudFormation short tags into their long form."""
+
+
+def _cfn_tag(loader, suffix, node):
+    name = "Ref" if suffix == "Ref" else f"Fn::{suffix}"
+    if isinstance(node, yaml.ScalarNode):
+        value = loader.construct_scalar(node)
+        if suffix == "GetAtt":
+            value = value.split(".", 1)
+    elif isinstance(node, yaml.SequenceNode):
+        value = loader.construct_sequence(node, deep=True)
+    else:
+        value = loader.construct_mapping(node, deep=True)
+    return {name: value}
+
+
+CfnLoader.add_multi_constructor("!", _cfn_tag)
+
+
+def load_template(path):
+    return yaml.load(path.read_text(), Loader=CfnLoader)  # noqa: S506 (SafeLoader subclass)
+
+
+def parse_ddl(text):
+    """The parts of queries/devicedata.sql that the Glue table must repeat."""
+    text = "\n".join(line.split("--", 1)[0] for line in text.splitlines())
+    m = re.search(r"CREATE EXTERNAL TABLE IF NOT EXISTS (\w+)\.(\w+)\s*\((.*?)\)\s*PARTITIONED BY"
+                  r"\s*\((.*?)\)", text, re.S)
+    pairs = lambda s: re.findall(r"'([^']*)'\s*=\s*'([^']*)'", s)  # noqa: E731
+    cols = [tuple(c.split()) for c in m.group(3).split(",")]
+    parts = [tuple(c.split()) for c in m.group(4).split(",")]
+    serde = re.search(r"ROW FORMAT SERDE '([^']+)'", text).group(1)
+    serde_props = dict(pairs(re.search(r"SERDEPROPERTIES\s*\((.*?)\)", text, re.S).group(1)))
+    location = re.search(r"LOCATION '([^']+)'", text).group(1)
+    tbl = dict(pairs(re.search(r"TBLPROPERTIES\s*\((.*?)\);", text, re.S).group(1)))
+    return dict(database=m.group(1), table=m.group(2), columns=cols, partitions=parts,
+                serde=serde, serde_props=serde_props, location=location, tblprops=tbl)
+
+
+def sub_text(value, params):
+    """A template string or !Sub string, with parameters at their defaults, the bucket as
+    <bucket> (the .sql placeholder) and ${!x} literals unescaped."""
+    if isinstance(value, dict) and "Fn::Sub" in value:
+        value = value["Fn::Sub"]
+    if not isinstance(value, str):
+        return value
+    value = value.replace("${LakeBucket}", "<bucket>")
+    for name, default in params.items():
+        value = value.replace("${" + name + "}", str(default))
+    return re.sub(r"\$\{!(\w+)\}", r"${\1}", value)
+
+
+def static_checks(tpl, rep):
+    section("template: static checks")
+    res = tpl["Resources"]
+    params = {k: v.get("Default", "") for k, v in tpl["Parameters"].items()}
+    cfg = tomllib.loads(CONFIG.read_text())
+
+    # Parameter defaults are the seed's, and the app's where the app has the same setting.
+    rep.equal(float(params["AnomalyThreshold"]), float(cfg["alerts"]["threshold"]),
+              "AnomalyThreshold default = config.toml [alerts] threshold")
+    rep.equal(params["DatabaseName"], cfg["query"]["database"],
+              "DatabaseName default = config.toml [query] database")
+    rep.equal(params["Prefix"], cfg["delivery"]["prefix"], "Prefix default = config.toml prefix")
+    rep.equal(params["ShardCount"], cfg["aws"]["shard_count"],
+              "ShardCount default = config.toml [aws] shard_count (on-demand)")
+    rep.equal(params["Ingest"], cfg["aws"]["ingest"], "Ingest default = config.toml [aws] ingest")
+    rep.equal((params["BufferIntervalSeconds"], params["BufferSizeMiB"], params["Compression"]),
+              (60, 1, "GZIP"), "Firehose defaults are the seed's 60 s / 1 MiB / GZIP")
+
+    # The Glue table is the table of queries/devicedata.sql.
+    ddl = parse_ddl(TABLE_DDL.read_text())
+    ti = res["LakeTable"]["Properties"]["TableInput"]
+    sd = ti["StorageDescriptor"]
+    rep.equal((params["DatabaseName"], ti["Name"]), (ddl["database"], ddl["table"]),
+              "Glue database.table = devicedata.sql's")
+    rep.equal([(c["Name"], c["Type"]) for c in sd["Columns"]], ddl["columns"],
+              "Glue columns = devicedata.sql's")
+    rep.equal([(c["Name"], c["Type"]) for c in ti["PartitionKeys"]], ddl["partitions"],
+              "Glue partition keys = devicedata.sql's")
+    rep.equal(sd["SerdeInfo"]["SerializationLibrary"], ddl["serde"], "SerDe = devicedata.sql's")
+    rep.equal(sd["SerdeInfo"]["Parameters"], ddl["serde_props"],
+              "SerDe properties = devicedata.sql's")
+    rep.equal(sub_text(sd["Location"], params), ddl["location"],
+              "table location = devicedata.sql's (default prefix)")
+    tbl = {k: sub_text(v, params) for k, v in ti["Parameters"].items()}
+    missing = {k: v for k, v in ddl["tblprops"].items() if tbl.get(k) != v}
+    rep.check(not missing, "table properties include every TBLPROPERTIES of devicedata.sql",
+              f"differ: {missing} vs {[(k, tbl.get(k)) for k in missing]}")
+
+    # Outputs that stand for a resource moto skips are name strings, not !Ref: they must name the
+    # same thing as the resource's own name property.
+    outs = tpl["Outputs"]
+    rep.equal(outs["DeliveryStreamName"]["Value"],
+              res["DeliveryStream"]["Properties"]["DeliveryStreamName"],
+              "output DeliveryStreamName = the Firehose stream's name")
+    rep.equal(outs["AthenaWorkGroup"]["Value"], res["QueryWorkGroup"]["Properties"]["Name"],
+              "output AthenaWorkGroup = the workgroup's name")
+    rep.equal(outs["GlueDatabaseName"]["Value"],
+              res["LakeDatabase"]["Properties"]["DatabaseInput"]["Name"],
+              "output GlueDatabaseName = the Glue database's name")
+    rep.equal(outs["GlueTableName"]["Value"], ti["Name"], "output GlueTableName = the table's name")
+    wg_loc = res["QueryWorkGroup"]["Properties"]["WorkGroupConfiguration"][
+        "ResultConfiguration"]["OutputLocation"]
+    rep.equal(outs["AthenaResultsLocation"]["Value"], wg_loc,
+              "output AthenaResultsLocation = the workgroup's result location")
+    rules = res["LakeBucket"]["Properties"]["LifecycleConfiguration"]["Rules"]
+    expiring = [r.get("Prefix") for r in rules if r.get("ExpirationInDays")]
+    rep.check(sub_text(wg_loc, params).endswith("/" + expiring[0]) if expiring else False,
+              "a lifecycle rule expires the Athena result prefix", f"rules {rules}")
+    rep.equal(sorted(outs), sorted(OUTPUTS), "the template has exactly the expected outputs")
+
+    # The inline alert function.
+    code = res["AlertFunction"]["Properties"]["Code"]["ZipFile"]
+    rep.check(len(code.encode()) <= 4096, f"inline code fits 4096 bytes ({len(code.encode())})")
+    try:
+        compile(code, "index.py", "exec")
+        rep.check(True, "inline code compiles")
+    except SyntaxError as e:
+        rep.check(False, "inline code compiles", str(e))
+    return code
+
+
+# ----------------------------------------------------------------------------- moto helpers
+
+def clients(endpoint):
+    kw = dict(endpoint_url=endpoint, region_name=REGION, aws_access_key_id="testing",
+              aws_secret_access_key="testing")
+    names = ["cloudformation", "kinesis", "s3", "firehose", "glue", "athena", "sns", "sqs",
+             "lambda", "iam", "logs"]
+    return types.SimpleNamespace(**{n: boto3.client(n, **kw) for n in names})
+
+
+def error_code(e):
+    return e.response.get("Error", {}).get("Code", "")
+
+
+def wait_stack(cf, stack_id):
+    deadline = time.monotonic() + WAIT_SECS
+    while True:
+        stack = cf.describe_stacks(StackName=stack_id)["Stacks"][0]
+        if not stack["StackStatus"].endswith("_IN_PROGRESS") or time.monotonic() > deadline:
+            return stack
+        time.sleep(0.2)
+
+
+def print_failure(cf, stack_id):
+    print("  stack events (newest first):")
+    for e in cf.describe_stack_events(StackName=stack_id)["StackEvents"]:
+        print(f"    {e['LogicalResourceId']:<22} {e['ResourceStatus']:<18} "
+              f"{e.get('ResourceStatusReason', '')}")
+    print("  resources:")
+    for r in cf.list_stack_resources(StackName=stack_id)["StackResourceSummaries"]:
+        print(f"    {r['LogicalResourceId'] or '(no id)':<22} {r['ResourceType']:<38} "
+              f"{r['ResourceStatus']} {r.get('ResourceStatusReason', '')}")
+
+
+def active_resources(tpl, params):
+    """Logical id -> type of the resources a stack with these parameters has."""
+    email = params.get("AlertEmail", tpl["Parameters"]["AlertEmail"].get("Default", ""))
+    conditions = {"HasAlertEmail": email != ""}
+    return {lid: r["Type"] for lid, r in tpl["Resources"].items()
+            if conditions.get(r.get("Condition"), True)}
+
+
+def filter_matches(pattern, record):
+    """Lambda event filtering for the one pattern shape the template uses:
+    {"data": {FIELD: [{"numeric": [op, value, ...]}]}}."""
+    ops = {">": float.__gt__, ">=": float.__ge__, "<": float.__lt__, "<=": float.__le__,
+           "=": float.__eq__}
+    (field, rules), = pattern["data"].items()
+    value = record.get(field)
+    if not isinstance(value, (int, float)) or isinstance(value, bool):
+        return False
+    for rule in rules:
+        numeric = rule["numeric"]
+        if all(ops[numeric[i]](float(value), float(numeric[i + 1]))
+               for i in range(0, len(numeric), 2)):
+            return True
+    return False
+
+
+def scored(device, reading, score, explanation=None):
+    rec = {"deviceId": device, "sensorReading": reading,
+           "readingTimestamp": "2026-11-30 05:00:01.123", "ANOMALY_SCORE": score}
+    if explanation:
+        rec["ANOMALY_EXPLANATION"] = explanation
+    return rec
+
+
+# ----------------------------------------------------------------------------- the stack checks
+
+def create_stack(c, body, stack_name, params):
+    section(f"stack {stack_name}: create with {params or 'default parameters'}")
+    return c.cloudformation.create_stack(
+        StackName=stack_name, TemplateBody=body,
+        Parameters=[{"ParameterKey": k, "ParameterValue": str(v)} for k, v in params.items()],
+        Capabilities=["CAPABILITY_IAM"])["StackId"]
+
+
+def check_stack(c, tpl, code, rep, stack_id, params, endpoint):
+    defaults = {k: v.get("Default", "") for k, v in tpl["Parameters"].items()}
+    eff = {**defaults, **params}
+    stack = wait_stack(c.cloudformation, stack_id)
+    stack_name = stack["StackName"]
+    if not rep.equal(stack["StackStatus"], "CREATE_COMPLETE", "stack reaches CREATE_COMPLETE"):
+        print(f"  reason: {stack.get('StackStatusReason')}")
+        print_failure(c.cloudformation, stack_id)
+        return
+
+    # Outputs.
+    out = {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])}
+    want = [k for k in OUTPUTS if k != "LakePrefix" or eff["Prefix"]]
+    rep.check(set(want) <= set(out), "every output the app needs is there",
+              f"missing {sorted(set(want) - set(out))}")
+    rep.check(all(out.get(k) for k in want), "no output is empty")
+    if eff["Prefix"]:
+        rep.equal(out.get("LakePrefix"), eff["Prefix"], "LakePrefix = the Prefix parameter")
+    else:
+        rep.check("LakePrefix" not in out, "no LakePrefix output without a prefix")
+    s = stack_name
+    rep.equal([out.get(k) for k in ("ReadingsStreamName", "AnomalyStreamName",
+                                    "DeliveryStreamName", "AthenaWorkGroup",
+                                    "AlertFunctionName")],
+              [f"{s}-readings", f"{s}-anomalies", f"{s}-devicedata", f"{s}-queries",
+               f"{s}-alert"], "resource names come from the stack name")
+    bucket = out.get("BucketName", "")
+    rep.check(bucket.startswith(s.lower() + "-"), f"bucket name is generated from the stack name "
+              f"({bucket})")
+    rep.equal(out.get("LakeLocation"), f"s3://{bucket}/{eff['Prefix']}", "LakeLocation")
+    rep.equal(out.get("AthenaResultsLocation"), f"s3://{bucket}/athena-results/",
+              "AthenaResultsLocation")
+    rep.equal(float(out.get("AlertThreshold", "nan")), float(eff["AnomalyThreshold"]),
+              "AlertThreshold = the AnomalyThreshold parameter")
+    rep.equal(out.get("Ingest"), eff["Ingest"], "Ingest = the Ingest parameter")
+
+    # Which resources moto created, and which it only lists.
+    active = active_resources(tpl, params)
+    listed = c.cloudformation.list_stack_resources(StackName=stack_id)["StackResourceSummaries"]
+    made = {r["LogicalResourceId"]: r for r in listed if r["LogicalResourceId"]}
+    for lid, rtype in active.items():
+        if lid not in made:
+            rep.skip(rtype, "not created (moto lists it as CREATE_COMPLETE without a logical id)")
+    print(f"  moto created {len(made)} of {len(active)} resources: {', '.join(sorted(made))}")
+
+    # Kinesis streams.
+    shards = 0 if int(eff["ShardCount"]) == 0 else int(eff["ShardCount"])
+    for key in ("ReadingsStreamName", "AnomalyStreamName"):
+        d = c.kinesis.describe_stream_summary(StreamName=out[key])["StreamDescriptionSummary"]
+        rep.equal(d["StreamStatus"], "ACTIVE", f"{out[key]} is ACTIVE")
+        mode = d.get("StreamModeDetails", {}).get("StreamMode")
+        if shards == 0 and mode != "ON_DEMAND":
+            rep.ignore("AWS::Kinesis::Stream", f"StreamModeDetails ON_DEMAND (moto made {mode} "
+                       f"with {d['OpenShardCount']} shard)")
+        if shards:
+            rep.equal(d["OpenShardCount"], shards, f"{out[key]} has {shards} shards")
+        if d.get("EncryptionType") != "KMS":
+            rep.ignore("AWS::Kinesis::Stream", "StreamEncryption (KMS, alias/aws/kinesis)")
+    # Both streams carry records; a put on the anomaly stream also makes moto try the mapped
+    # function, which it cannot run without Docker: the put must still succeed.
+    for key, rec in (("ReadingsStreamName", scored("aaaa", 3, 0.8)),
+                     ("AnomalyStreamName", scored("bbbb", 450, 5.5))):
+        name = out[key]
+        data = (json.dumps(rec, separators=(",", ":")) + "\n").encode()
+        put = c.kinesis.put_records(StreamName=name,
+                                    Records=[{"Data": data, "PartitionKey": rec["deviceId"]}])
+        rep.equal(put["FailedRecordCount"], 0, f"PutRecords on {name}")
+        shard = put["Records"][0]["ShardId"]
+        it = c.kinesis.get_shard_iterator(StreamName=name, ShardId=shard,
+                                          ShardIteratorType="TRIM_HORIZON")["ShardIterator"]
+        got = [r["Data"] for r in c.kinesis.get_records(ShardIterator=it)["Records"]]
+        rep.check(data in got, f"GetRecords on {name} returns the record")
+
+    # S3 bucket.
+    c.s3.head_bucket(Bucket=bucket)
+    rep.check(True, f"bucket {bucket} exists")
+    enc = c.s3.get_bucket_encryption(Bucket=bucket)["ServerSideEncryptionConfiguration"]
+    rep.equal(enc["Rules"][0]["ApplyServerSideEncryptionByDefault"]["SSEAlgorithm"], "AES256",
+              "bucket default encryption is SSE-S3")
+    for call, prop, missing in (
+            ("get_public_access_block", "PublicAccessBlockConfiguration",
+             "NoSuchPublicAccessBlockConfiguration"),
+            ("get_bucket_lifecycle_configuration", "LifecycleConfiguration",
+             "NoSuchLifecycleConfiguration"),
+            ("get_bucket_ownership_controls", "OwnershipControls",
+             "OwnershipControlsNotFoundError")):
+        try:
+            got = getattr(c.s3, call)(Bucket=bucket)
+            if prop == "PublicAccessBlockConfiguration":
+                rep.check(all(got[prop].values()), "public access is blocked")
+            elif prop == "LifecycleConfiguration":
+                rep.check(any(r.get("Expiration", {}).get("Days") == 7 for r in got["Rules"]),
+                          "Athena results expire after 7 days")
+            else:
+                rep.check(True, "bucket ownership controls set")
+        except ClientError as e:
+            if error_code(e) != missing:
+                raise
+            rep.ignore("AWS::S3::Bucket", prop)
+    try:
+        policy = json.loads(c.s3.get_bucket_policy(Bucket=bucket)["Policy"])
+        rep.check(any(st["Effect"] == "Deny" and "aws:SecureTransport" in json.dumps(st)
+                      for st in policy["Statement"]), "bucket policy denies plain HTTP")
+    except ClientError as e:
+        if error_code(e) != "NoSuchBucketPolicy":
+            raise
+        rep.skip("AWS::S3::BucketPolicy", "not created")
+
+    # Firehose, Glue, Athena: checked in full if moto ever creates them, reported if not.
+    try:
+        d = c.firehose.describe_delivery_stream(
+            DeliveryStreamName=out["DeliveryStreamName"])["DeliveryStreamDescription"]
+        dest = d["Destinations"][0]["ExtendedS3DestinationDescription"]
+        rep.equal(d["DeliveryStreamType"], {"kinesis": "KinesisStreamAsSource", "firehose":
+                                            "DirectPut"}[eff["Ingest"]], "Firehose source type")
+        rep.equal((dest["BufferingHints"]["IntervalInSeconds"],
+                   dest["BufferingHints"]["SizeInMBs"], dest["CompressionFormat"]),
+                  (int(eff["BufferIntervalSeconds"]), int(eff["BufferSizeMiB"]),
+                   eff["Compression"]), "Firehose buffering and compression")
+    except ClientError as e:
+        if error_code(e) != "ResourceNotFoundException":
+            raise
+        rep.skip("AWS::KinesisFirehose::DeliveryStream", "not created")
+    try:
+        c.glue.get_database(Name=out["GlueDatabaseName"])
+        t = c.glue.get_table(DatabaseName=out["GlueDatabaseName"],
+                             Name=out["GlueTableName"])["Table"]
+        p = t.get("Parameters", {})
+        rep.equal(p.get("projection.enabled"), "true", "Glue table has partition projection")
+        rep.equal(p.get("storage.location.template"),
+                  f"s3://{bucket}/{eff['Prefix']}" + "${datehour}/",
+                  "projection's storage.location.template")
+    except ClientError as e:
+        if error_code(e) != "EntityNotFoundException":
+            raise
+        rep.skip("AWS::Glue::Database", "not created")
+        rep.skip("AWS::Glue::Table", "not created (its projection is checked statically above)")
+    names = [w["Name"] for w in c.athena.list_work_groups()["WorkGroups"]]
+    if out["AthenaWorkGroup"] in names:
+        wg = c.athena.get_work_group(WorkGroup=out["AthenaWorkGroup"])["WorkGroup"]
+        rep.equal(wg["Configuration"]["ResultConfiguration"]["OutputLocation"],
+                  out["AthenaResultsLocation"], "workgroup result location")
+    else:
+        rep.skip("AWS::Athena::WorkGroup", "not created")
+    if "AlertSubscription" in active:
+        subs = c.sns.list_subscriptions_by_topic(TopicArn=out["AlertTopicArn"])["Subscriptions"]
+        if any(sub["Protocol"] == "email" for sub in subs):
+            rep.check(True, "email subscription exists")
+        else:
+            rep.skip("AWS::SNS::Subscription", "not created")
+
+    # SNS topic, log groups.
+    attrs = c.sns.get_topic_attributes(TopicArn=out["AlertTopicArn"])["Attributes"]
+    rep.equal(attrs["TopicArn"], out["AlertTopicArn"], "alert topic exists")
+    groups = {g["logGroupName"]: g for g in c.logs.describe_log_groups()["logGroups"]}
+    for g in (f"/aws/lambda/{s}-alert", f"/aws/kinesisfirehose/{s}-devicedata"):
+        rep.equal(groups.get(g, {}).get("retentionInDays"), 14, f"log group {g}, 14 days")
+
+    # The alert function and its trigger.
+    fn = getattr(c, "lambda").get_function(FunctionName=out["AlertFunctionName"])["Configuration"]
+    rep.equal((fn["Runtime"], fn["Handler"]), ("python3.13", "index.handler"),
+              "alert function runtime and handler")
+    env = fn.get("Environment", {}).get("Variables", {})
+    rep.equal(env.get("ALERT_TOPIC_ARN"), out["AlertTopicArn"], "function env ALERT_TOPIC_ARN")
+    rep.equal(float(env.get("ANOMALY_THRESHOLD", "nan")), float(eff["AnomalyThreshold"]),
+              "function env ANOMALY_THRESHOLD")
+    maps = getattr(c, "lambda").list_event_source_mappings(
+        FunctionName=out["AlertFunctionName"])["EventSourceMappings"]
+    anomaly_arn = c.kinesis.describe_stream_summary(
+        StreamName=out["AnomalyStreamName"])["StreamDescriptionSummary"]["StreamARN"]
+    rep.equal([m["EventSourceArn"] for m in maps], [anomaly_arn],
+              "one event-source mapping, on the anomaly stream")
+    if maps:
+        pattern = json.loads(maps[0]["FilterCriteria"]["Filters"][0]["Pattern"])
+        threshold = float(eff["AnomalyThreshold"])
+        rep.equal(pattern, {"data": {"ANOMALY_SCORE": [{"numeric": [">", threshold]}]}},
+                  "filter pattern is ANOMALY_SCORE > threshold")
+        cases = [(threshold + 0.01, True), (threshold, False), (threshold - 1, False), (0, False)]
+        rep.check(all(filter_matches(pattern, scored("aaaa", 1, x)) == want
+                       for x, want in cases), "filter passes only scores above the threshold")
+        rep.ignore("AWS::Lambda::EventSourceMapping",
+                   "FilterCriteria (stored, not applied: moto tries to run the function via "
+                   "Docker for every record put on the anomaly stream)")
+
+    # IAM: every Allow names resources, no wildcards.
+    for lid in ("DeliveryRole", "AlertFunctionRole"):
+        role = made[lid]["PhysicalResourceId"]
+        names = c.iam.list_role_policies(RoleName=role)["PolicyNames"]
+        stmts = []
+        for n in names:
+            doc = c.iam.get_role_policy(RoleName=role, PolicyName=n)["PolicyDocument"]
+            if isinstance(doc, str):  # moto keeps a role's inline policy as a Python repr
+                try:
+                    doc = json.loads(doc)
+                except ValueError:
+                    doc = ast.literal_eval(doc)
+            stmts += doc["Statement"]
+        wild = [st for st in stmts if st["Effect"] == "Allow" and (
+            "*" in json.dumps(st.get("Action")) or st.get("Resource") in ("*", ["*"]))]
+        rep.check(stmts and not wild, f"{lid}: inline policy scoped to named resources",
+                  f"wildcards in {wild}")
+        unresolved = [st for st in stmts if "${" in json.dumps(st) or "None" in json.dumps(st)]
+        rep.check(not unresolved, f"{lid}: every resource ARN resolved", f"{unresolved}")
+
+    run_alert_code(c, code, rep, out, eff, endpoint)
+
+
+def call_handler(module, event):
+    """The handler's result; what it printed (its CloudWatch log in Lambda) shown indented."""
+    log = io.StringIO()
+    with contextlib.redirect_stdout(log):
+        result = module.handler(event, None)
+    for line in log.getvalue().splitlines():
+        print(f"  log   {line}")
+    return result
+
+
+def alert_module(code, env):
+    """Import the inline function's code as its own module, with these environment variables
+    set while it loads (it reads them and makes its SNS client at import, as in Lambda)."""
+    saved = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    try:
+        module = types.ModuleType("index")
+        exec(compile(code, "index.py", "exec"), module.__dict__)  # noqa: S102 (our own code)
+        return module
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+def kinesis_event(records):
+    return {"Records": [
+        {"kinesis": {"sequenceNumber": str(i), "data": base64.b64encode(
+            r if isinstance(r, bytes) else (json.dumps(r) + "\n").encode()).decode()}}
+        for i, r in enumerate(records)]}
+
+
+def run_alert_code(c, code, rep, out, eff, endpoint):
+    """Run the inline function here, against moto's SNS, and read what it published through an
+    SQS queue subscribed to the topic."""
+    threshold = float(eff["AnomalyThreshold"])
+    queue = c.sqs.create_queue(QueueName=f"check-{out['AlertFunctionName']}")["QueueUrl"]
+    qarn = c.sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])[
+        "Attributes"]["QueueArn"]
+    sub = c.sns.subscribe(TopicArn=out["AlertTopicArn"], Protocol="sqs", Endpoint=qarn)
+    expl = {"sensorReading": {"ATTRIBUTION_SCORE": 5.1, "STRENGTH": 448.0, "DIRECTION": "HIGH"}}
+    # What the filter lets through, plus what it would drop (the function checks again).
+    event = kinesis_event([scored("aaaa", 3, 0.9), scored("bbbb", 471, threshold + 1.5, expl),
+                           scored("cccc", -430, threshold), b"not json",
+                           scored("dddd", -455, threshold + 0.2)])
+    env = dict(ALERT_TOPIC_ARN=out["AlertTopicArn"], ANOMALY_THRESHOLD=str(threshold),
+               AWS_ENDPOINT_URL=endpoint)
+    result = call_handler(alert_module(code, env), event)
+    rep.equal(result, {"batchItemFailures": []}, "alert code: handler reports no failures")
+    msgs = []
+    deadline = time.monotonic() + 10
+    while len(msgs) < 2 and time.monotonic() < deadline:
+        got = c.sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10,
+                                    WaitTimeSeconds=1).get("Messages", [])
+        msgs += [json.loads(m["Body"]) for m in got]
+    rep.equal(sorted(m["Subject"] for m in msgs), ["Anomaly Detected!"] * 2,
+              "alert code: one 'Anomaly Detected!' per record above the threshold")
+    bodies = sorted(m["Message"] for m in msgs)
+    rep.check(len(bodies) == 2 and bodies[0].startswith("Device bbbb sent an anomalous reading")
+              and "HIGH" in bodies[0] and bodies[1].startswith("Device dddd"),
+              "alert code: readable message with device, reading, score and explanation",
+              repr(bodies))
+    if bodies:
+        alert = json.loads(bodies[0].rsplit("\n", 1)[1])
+        rep.equal((alert["deviceId"], alert["threshold"], "alertTime" in alert),
+                  ("bbbb", threshold, True), "alert code: message ends with the alert as JSON")
+        print("  message as sent:\n" + "\n".join("    | " + line for line in
+                                                   bodies[0].splitlines()))
+    # A failed publish reports the first unsent anomaly, so Lambda resumes from it.
+    env["ALERT_TOPIC_ARN"] = out["AlertTopicArn"] + "-missing"
+    result = call_handler(alert_module(code, env), event)
+    rep.equal(result, {"batchItemFailures": [{"itemIdentifier": "1"}]},
+              "alert code: a failed publish reports that record to retry from")
+    c.sns.unsubscribe(SubscriptionArn=sub["SubscriptionArn"])
+    c.sqs.delete_queue(QueueUrl=queue)
+
+
+def delete_and_check(c, rep, stack_name, stack_id):
+    section(f"stack {stack_name}: delete")
+    out = {o["OutputKey"]: o["OutputValue"] for o in
+           c.cloudformation.describe_stacks(StackName=stack_id)["Stacks"][0].get("Outputs", [])}
+    c.cloudformation.delete_stack(StackName=stack_id)
+    stack = wait_stack(c.cloudformation, stack_id)
+    if not rep.equal(stack["StackStatus"], "DELETE_COMPLETE", "stack reaches DELETE_COMPLETE"):
+        print_failure(c.cloudformation, stack_id)
+        return
+    streams = c.kinesis.list_streams()["StreamNames"]
+    rep.check(not {out.get("ReadingsStreamName"), out.get("AnomalyStreamName")} & set(streams),
+              "streams are gone")
+    buckets = [b["Name"] for b in c.s3.list_buckets()["Buckets"]]
+    rep.check(out.get("BucketName") not in buckets, "bucket is gone")
+    fns = [f["FunctionName"] for f in getattr(c, "lambda").list_functions()["Functions"]]
+    rep.check(out.get("AlertFunctionName") not in fns, "function is gone")
+    topics = [t["TopicArn"] for t in c.sns.list_topics()["Topics"]]
+    rep.check(out.get("AlertTopicArn") not in topics, "topic is gone")
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--endpoint", default=os.environ.get("IOTAA_MOTO_ENDPOINT",
+                                                         "http://127.0.0.1:5000"))
+    ap.add_argument("--template", type=Path, default=TEMPLATE, help="template to check")
+    ap.add_argument("--reset", action="store_true", help="reset moto's state at the end")
+    args = ap.parse_args()
+    rep = Report()
+    started = time.monotonic()
+
+    tpl = load_template(args.template)
+    code = static_checks(tpl, rep)
+    c = clients(args.endpoint)
+    runs = [("iotaa-check", {}),
+            ("iotaa-check-params", {"ShardCount": 2, "Ingest": "firehose", "Prefix": "lake/",
+                                    "Compression": "UNCOMPRESSED", "AnomalyThreshold": 5.5,
+                                    "AlertEmail": "alerts@example.com"})]
+    for name, params in runs:
+        # An unexpected emulator answer is a failed check, not a traceback, and the stack is
+        # deleted whatever happened.
+        try:
+            stack_id = create_stack(c, args.template.read_text(), name, params)
+        except Exception as e:
+            rep.check(False, f"stack {name}: create", f"{type(e).__name__}: {str(e)[:300]} "
+                      "(moto makes the resources within CreateStack: its log has the traceback)")
+            continue
+        try:
+            check_stack(c, tpl, code, rep, stack_id, params, args.endpoint)
+        except Exception as e:
+            rep.check(False, f"stack {name}", f"{type(e).__name__}: {e}")
+        try:
+            delete_and_check(c, rep, name, stack_id)
+        except Exception as e:
+            rep.check(False, f"stack {name}: delete", f"{type(e).__name__}: {e}")
+
+    if args.reset:
+        urllib.request.urlopen(urllib.request.Request(f"{args.endpoint}/moto-api/reset",
+                                                      method="POST"), timeout=10).read()
+
+    section("what moto did not do (real AWS does; cfn-lint and the static checks cover these)")
+    for rtype, why in sorted(rep.skipped.items()):
+        print(f"  skipped  {rtype:<38} {why}")
+    for rtype, props in sorted(rep.ignored.items()):
+        for prop in props:
+            print(f"  ignored  {rtype:<38} {prop}")
+    secs = time.monotonic() - started
+    if rep.failed:
+        print(f"\ncheck_moto: FAILED, {len(rep.failed)} of {rep.passed + len(rep.failed)} "
+              f"checks ({secs:.1f} s):")
+        for f in rep.failed:
+            print(f"  - {f}")
+        return 1
+    print(f"\ncheck_moto: OK, all {rep.passed} checks ({secs:.1f} s)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
