@@ -441,22 +441,12 @@ pub fn stack(loaded: &Loaded, action: &crate::cli::StackCommand) -> Result<ExitC
                 layout.data_dir.join("model"),
                 layout.alerts_log(),
             ];
-            if !yes {
-                if !std::io::stdin().is_terminal() {
-                    return Err(eyre!(
-                        "stack delete: refusing without --yes when stdin is not a terminal"
-                    ));
-                }
-                eprint!(
-                    "Delete the streams, lake, checkpoints, model and alerts.log under {}? [y/N] ",
-                    layout.data_dir.display()
-                );
-                let mut answer = String::new();
-                std::io::stdin().lock().read_line(&mut answer)?;
-                if !matches!(answer.trim(), "y" | "Y" | "yes") {
-                    eprintln!("stack delete: nothing deleted");
-                    return Ok(ExitCode::FAILURE);
-                }
+            let question = format!(
+                "Delete the streams, lake, checkpoints, model and alerts.log under {}?",
+                layout.data_dir.display()
+            );
+            if !yes && !confirm(&question)? {
+                return Ok(ExitCode::FAILURE);
             }
             for t in targets {
                 let r = if t.is_dir() {
@@ -473,4 +463,58 @@ pub fn stack(loaded: &Loaded, action: &crate::cli::StackCommand) -> Result<ExitC
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Asks `question` on stderr and reads y/N from stdin; refuses (an error) when stdin is not a
+/// terminal, so a script never deletes without `--yes`.
+fn confirm(question: &str) -> Result<bool> {
+    if !std::io::stdin().is_terminal() {
+        return Err(eyre!(
+            "stack delete: refusing without --yes when stdin is not a terminal"
+        ));
+    }
+    eprint!("{question} [y/N] ");
+    let mut answer = String::new();
+    std::io::stdin().lock().read_line(&mut answer)?;
+    let yes = matches!(answer.trim(), "y" | "Y" | "yes");
+    if !yes {
+        eprintln!("stack delete: nothing deleted");
+    }
+    Ok(yes)
+}
+
+/// `iotaa stack …` with the aws backend: CloudFormation (see [`crate::backend::aws`]).
+pub fn aws_stack(loaded: &Loaded, action: &crate::cli::StackCommand) -> Result<ExitCode> {
+    use crate::backend::aws;
+    use crate::cli::StackCommand;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    // Polling while a stack is in progress; tests against moto (which settles at once) make it
+    // short.
+    let poll = std::env::var("IOTAA_STACK_POLL_MS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .map_or(aws::POLL, Duration::from_millis);
+    let ok = match action {
+        StackCommand::Deploy => runtime.block_on(aws::deploy(loaded, poll))?,
+        StackCommand::Status => runtime.block_on(aws::status(loaded))?,
+        StackCommand::Events => runtime.block_on(aws::print_events(loaded))?,
+        StackCommand::Outputs => runtime.block_on(aws::print_outputs(loaded))?,
+        StackCommand::Delete { yes } => {
+            let question = format!(
+                "Delete the CloudFormation stack {} and every resource in it?",
+                loaded.config.aws.stack_name
+            );
+            if !yes && !confirm(&question)? {
+                return Ok(ExitCode::FAILURE);
+            }
+            runtime.block_on(aws::delete(loaded, poll))?
+        }
+    };
+    Ok(if ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }

@@ -63,6 +63,9 @@ fn run(cli: Cli, loaded: Loaded) -> Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
+        Some(Command::Stack { action }) if loaded.config.backend == Backend::Aws => {
+            commands::aws_stack(&loaded, &action)
+        }
         Some(command) if loaded.config.backend == Backend::Aws => {
             eprintln!(
                 "iotaa {}: the aws backend is not available in this version; use --backend local",

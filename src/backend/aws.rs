@@ -1,0 +1,490 @@
+//! The AWS backend's stack operations: CloudFormation with the template in `infra/iotaa.yaml`
+//! (compiled in), against real AWS or any AWS-compatible endpoint (`aws.endpoint_url` or
+//! `AWS_ENDPOINT_URL`, e.g. moto).
+//!
+//! Config names only the stack, region, profile and endpoint; every resource name the app needs
+//! comes from the stack's outputs. Credentials and region come from the SDK's default chain
+//! (environment, profile, SSO, instance role); `aws.region` and `aws.profile` override it. A
+//! missing region or credentials is one line before any request is made.
+//!
+//! Not built yet (issue 5): the pipeline on Kinesis/Firehose, Athena queries and the Stack pane
+//! on AWS. The dashboard and `produce`/`tail`/`query` refuse the aws backend with one line.
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_credential_types::provider::ProvideCredentials;
+use aws_sdk_cloudformation::Client;
+use aws_sdk_cloudformation::error::ProvideErrorMetadata;
+use aws_sdk_cloudformation::types::{Capability, Parameter, StackEvent, StackStatus};
+use color_eyre::eyre::{Result, eyre};
+
+use crate::config::{Compression, Ingest, Loaded};
+
+/// The template, as shipped in `infra/`.
+pub const TEMPLATE: &str = include_str!("../../infra/iotaa.yaml");
+
+/// How often a deploy or delete polls while the stack is in progress, unless told otherwise.
+pub const POLL: Duration = Duration::from_secs(2);
+
+/// The SDK configuration: the default chain with the config's overrides. Fails with one line
+/// when no region or no credentials can be found.
+pub async fn sdk_config(loaded: &Loaded) -> Result<SdkConfig> {
+    let aws = &loaded.config.aws;
+    let https = aws_smithy_http_client::Builder::new()
+        .tls_provider(aws_smithy_http_client::tls::Provider::Rustls(
+            aws_smithy_http_client::tls::rustls_provider::CryptoMode::Ring,
+        ))
+        .build_https();
+    let mut loader = aws_config::defaults(BehaviorVersion::latest()).http_client(https);
+    if let Some(region) = &aws.region {
+        loader = loader.region(Region::new(region.clone()));
+    }
+    if let Some(profile) = &aws.profile {
+        loader = loader.profile_name(profile);
+    }
+    if let Some(url) = &aws.endpoint_url {
+        loader = loader.endpoint_url(url);
+    }
+    let conf = loader.load().await;
+    match conf.region().map(|r| r.as_ref().to_string()) {
+        None => {
+            return Err(eyre!(
+                "no AWS region: set [aws] region in {}, AWS_REGION, or a region in the AWS profile",
+                loaded.source
+            ));
+        }
+        Some(r) if r.is_empty() => {
+            return Err(eyre!(
+                "no AWS region: AWS_REGION is set but empty; set it, or [aws] region in {}",
+                loaded.source
+            ));
+        }
+        Some(r)
+            if !r
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-') =>
+        {
+            return Err(eyre!(
+                "invalid AWS region {r:?}: expected a region name like \"us-east-1\""
+            ));
+        }
+        Some(_) => {}
+    }
+    let Some(provider) = conf.credentials_provider() else {
+        return Err(eyre!("no AWS credentials provider is configured"));
+    };
+    if let Err(e) = provider.provide_credentials().await {
+        return Err(eyre!(
+            "no AWS credentials: {} (set AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, AWS_PROFILE or [aws] profile, or run `aws sso login`)",
+            chain(&e)
+        ));
+    }
+    Ok(conf)
+}
+
+/// The template's parameters from the config: the same buffering, compression, threshold and
+/// table as the local pipeline.
+pub fn parameters(loaded: &Loaded) -> Vec<(String, String)> {
+    let c = &loaded.config;
+    vec![
+        ("ShardCount".into(), c.aws.shard_count.to_string()),
+        (
+            "Ingest".into(),
+            match c.aws.ingest {
+                Ingest::Kinesis => "kinesis",
+                Ingest::Firehose => "firehose",
+            }
+            .into(),
+        ),
+        (
+            "BufferIntervalSeconds".into(),
+            c.delivery.buffer_interval_secs.to_string(),
+        ),
+        (
+            "BufferSizeMiB".into(),
+            c.delivery.buffer_size_mib.to_string(),
+        ),
+        (
+            "Compression".into(),
+            match c.delivery.compression {
+                Compression::Gzip => "GZIP",
+                Compression::None => "UNCOMPRESSED",
+            }
+            .into(),
+        ),
+        ("Prefix".into(), c.delivery.prefix.clone()),
+        ("AnomalyThreshold".into(), c.alerts.threshold.to_string()),
+        (
+            "AlertEmail".into(),
+            c.aws.alert_email.clone().unwrap_or_default(),
+        ),
+        ("DatabaseName".into(), c.query.database.clone()),
+    ]
+}
+
+/// Errors from the SDK as one line: the service's code and message when there is one, else
+/// the whole chain.
+fn sdk_error<E>(what: &str, e: &aws_sdk_cloudformation::error::SdkError<E>) -> color_eyre::Report
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+{
+    let text = match e.as_service_error() {
+        Some(s) if s.message().is_some() => format!(
+            "{}: {}",
+            s.code().unwrap_or("error"),
+            s.message().unwrap_or_default()
+        ),
+        _ => chain(e),
+    };
+    eyre!("{what}: {}", one_line(&text))
+}
+
+/// An error and its sources, each message once, joined with ": " on one line (the SDK's
+/// `DisplayErrorContext` appends a debug dump, too much for a status line).
+fn chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    let mut next = Some(e);
+    while let Some(err) = next {
+        let text = one_line(&err.to_string());
+        if !text.is_empty() && !parts.iter().any(|p| p.contains(&text)) {
+            parts.push(text);
+        }
+        next = err.source();
+    }
+    parts.join(": ")
+}
+
+fn one_line(text: &str) -> String {
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+fn is_missing_stack(message: Option<&str>) -> bool {
+    message.is_some_and(|m| m.contains("does not exist"))
+}
+
+/// The stack's status, or `None` when there is no such stack.
+pub async fn stack_status(client: &Client, name: &str) -> Result<Option<(String, String)>> {
+    match client.describe_stacks().stack_name(name).send().await {
+        Ok(out) => Ok(out.stacks().first().map(|s| {
+            (
+                s.stack_status()
+                    .map(|s| s.as_str().to_string())
+                    .unwrap_or_default(),
+                s.stack_status_reason().unwrap_or_default().to_string(),
+            )
+        })),
+        Err(e) if is_missing_stack(e.as_service_error().and_then(|s| s.message())) => Ok(None),
+        Err(e) => Err(sdk_error(&format!("describe stack {name}"), &e)),
+    }
+}
+
+/// The stack's outputs, key → value, in key order.
+pub async fn outputs(client: &Client, name: &str) -> Result<Vec<(String, String)>> {
+    let out = client
+        .describe_stacks()
+        .stack_name(name)
+        .send()
+        .await
+        .map_err(|e| sdk_error(&format!("describe stack {name}"), &e))?;
+    let mut rows: Vec<(String, String)> = out
+        .stacks()
+        .first()
+        .map(|s| {
+            s.outputs()
+                .iter()
+                .map(|o| {
+                    (
+                        o.output_key().unwrap_or_default().to_string(),
+                        o.output_value().unwrap_or_default().to_string(),
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    rows.sort();
+    Ok(rows)
+}
+
+/// Every resource: (logical id, type, status, physical id).
+pub async fn resources(client: &Client, name: &str) -> Result<Vec<[String; 4]>> {
+    let out = client
+        .describe_stack_resources()
+        .stack_name(name)
+        .send()
+        .await
+        .map_err(|e| sdk_error(&format!("list the resources of {name}"), &e))?;
+    Ok(out
+        .stack_resources()
+        .iter()
+        .map(|r| {
+            [
+                r.logical_resource_id().unwrap_or_default().to_string(),
+                r.resource_type().unwrap_or_default().to_string(),
+                r.resource_status()
+                    .map(|s| s.as_str().to_string())
+                    .unwrap_or_default(),
+                r.physical_resource_id().unwrap_or_default().to_string(),
+            ]
+        })
+        .collect())
+}
+
+/// The newest events first, as CloudFormation returns them (one page).
+pub async fn events(client: &Client, name: &str) -> Result<Vec<StackEvent>> {
+    let out = client
+        .describe_stack_events()
+        .stack_name(name)
+        .send()
+        .await
+        .map_err(|e| sdk_error(&format!("events of {name}"), &e))?;
+    Ok(out.stack_events().to_vec())
+}
+
+/// One line for an event: time, logical id, type, status, reason.
+pub fn describe_event(e: &StackEvent) -> String {
+    let time = e
+        .timestamp()
+        .and_then(|t| chrono::DateTime::from_timestamp(t.secs(), 0))
+        .map(|t| t.format("%H:%M:%S").to_string())
+        .unwrap_or_default();
+    let mut line = format!(
+        "{time}  {:<28} {:<34} {}",
+        e.logical_resource_id().unwrap_or_default(),
+        e.resource_type().unwrap_or_default(),
+        e.resource_status().map(|s| s.as_str()).unwrap_or_default()
+    );
+    if let Some(reason) = e.resource_status_reason().filter(|r| !r.is_empty()) {
+        line.push_str("  ");
+        line.push_str(&one_line(reason));
+    }
+    line
+}
+
+fn in_progress(status: &str) -> bool {
+    status.ends_with("_IN_PROGRESS")
+}
+
+/// Prints events not printed yet (oldest first) until the stack leaves its `_IN_PROGRESS`
+/// state; returns the final status and reason (`None` once the stack is gone).
+async fn follow(
+    client: &Client,
+    name: &str,
+    seen: &mut BTreeSet<String>,
+    poll: Duration,
+) -> Result<Option<(String, String)>> {
+    loop {
+        let status = stack_status(client, name).await?;
+        if status.is_some() {
+            let mut new: Vec<StackEvent> = events(client, name)
+                .await?
+                .into_iter()
+                .filter(|e| e.event_id().is_some_and(|id| seen.insert(id.to_string())))
+                .collect();
+            new.reverse();
+            for e in &new {
+                println!("{}", describe_event(e));
+            }
+        }
+        match status {
+            Some((s, reason)) if !in_progress(&s) => return Ok(Some((s, reason))),
+            None => return Ok(None),
+            Some(_) => tokio::time::sleep(poll).await,
+        }
+    }
+}
+
+/// `iotaa stack deploy`: creates the stack, or updates it, and follows it until it settles.
+pub async fn deploy(loaded: &Loaded, poll: Duration) -> Result<bool> {
+    let conf = sdk_config(loaded).await?;
+    let client = Client::new(&conf);
+    let name = &loaded.config.aws.stack_name;
+    let params: Vec<Parameter> = parameters(loaded)
+        .into_iter()
+        .map(|(k, v)| {
+            Parameter::builder()
+                .parameter_key(k)
+                .parameter_value(v)
+                .build()
+        })
+        .collect();
+    // Events from before this deploy are not printed.
+    let mut seen = BTreeSet::new();
+    let existing = stack_status(&client, name).await?;
+    if existing.is_some() {
+        for e in events(&client, name).await? {
+            if let Some(id) = e.event_id() {
+                seen.insert(id.to_string());
+            }
+        }
+    }
+    match existing {
+        None => {
+            println!(
+                "stack {name}: creating in {}",
+                conf.region().map(|r| r.to_string()).unwrap_or_default()
+            );
+            client
+                .create_stack()
+                .stack_name(name)
+                .template_body(TEMPLATE)
+                .set_parameters(Some(params))
+                .capabilities(Capability::CapabilityIam)
+                .capabilities(Capability::CapabilityNamedIam)
+                .send()
+                .await
+                .map_err(|e| sdk_error(&format!("create stack {name}"), &e))?;
+        }
+        Some((status, _)) if status == StackStatus::RollbackComplete.as_str() => {
+            return Err(eyre!(
+                "stack {name} is in ROLLBACK_COMPLETE (its first create failed) and cannot be updated: run `iotaa stack events` to see why, then `iotaa stack delete` and deploy again"
+            ));
+        }
+        Some((status, _)) if in_progress(&status) => {
+            return Err(eyre!(
+                "stack {name} is busy ({status}): wait for it to settle (`iotaa stack status`), then deploy again"
+            ));
+        }
+        Some(_) => {
+            println!("stack {name}: updating");
+            let result = client
+                .update_stack()
+                .stack_name(name)
+                .template_body(TEMPLATE)
+                .set_parameters(Some(params))
+                .capabilities(Capability::CapabilityIam)
+                .capabilities(Capability::CapabilityNamedIam)
+                .send()
+                .await;
+            if let Err(e) = result {
+                let no_change = e
+                    .as_service_error()
+                    .and_then(|s| s.message())
+                    .is_some_and(|m| m.contains("No updates are to be performed"));
+                if !no_change {
+                    return Err(sdk_error(&format!("update stack {name}"), &e));
+                }
+                println!("stack {name}: already up to date");
+            }
+        }
+    }
+    let (status, reason) = follow(&client, name, &mut seen, poll)
+        .await?
+        .ok_or_else(|| eyre!("stack {name} disappeared while deploying"))?;
+    let ok = status == "CREATE_COMPLETE" || status == "UPDATE_COMPLETE";
+    if ok {
+        println!("stack {name}: {status}");
+        for (k, v) in outputs(&client, name).await? {
+            println!("  {k:<24} {v}");
+        }
+    } else {
+        eprintln!(
+            "stack {name}: {status}{}",
+            if reason.is_empty() {
+                String::new()
+            } else {
+                format!(": {}", one_line(&reason))
+            }
+        );
+    }
+    Ok(ok)
+}
+
+/// `iotaa stack status`: the stack's status and every resource's.
+pub async fn status(loaded: &Loaded) -> Result<bool> {
+    let client = Client::new(&sdk_config(loaded).await?);
+    let name = &loaded.config.aws.stack_name;
+    let Some((status, reason)) = stack_status(&client, name).await? else {
+        println!("stack {name}: not deployed (run `iotaa stack deploy`)");
+        return Ok(false);
+    };
+    println!(
+        "stack {name}: {status}{}",
+        if reason.is_empty() {
+            String::new()
+        } else {
+            format!(": {}", one_line(&reason))
+        }
+    );
+    // moto lists some resources it only pretends to create with no logical id: skip those.
+    for [logical, kind, status, physical] in resources(&client, name)
+        .await?
+        .into_iter()
+        .filter(|r| !r[0].is_empty())
+    {
+        println!("  {logical:<28} {kind:<34} {status:<18} {physical}");
+    }
+    Ok(true)
+}
+
+/// `iotaa stack events`: the most recent events, oldest first.
+pub async fn print_events(loaded: &Loaded) -> Result<bool> {
+    let client = Client::new(&sdk_config(loaded).await?);
+    let name = &loaded.config.aws.stack_name;
+    if stack_status(&client, name).await?.is_none() {
+        println!("stack {name}: not deployed");
+        return Ok(false);
+    }
+    let mut all = events(&client, name).await?;
+    all.truncate(40);
+    all.reverse();
+    for e in &all {
+        println!("{}", describe_event(e));
+    }
+    Ok(true)
+}
+
+/// `iotaa stack outputs`: key and value, one per line.
+pub async fn print_outputs(loaded: &Loaded) -> Result<bool> {
+    let client = Client::new(&sdk_config(loaded).await?);
+    let name = &loaded.config.aws.stack_name;
+    if stack_status(&client, name).await?.is_none() {
+        println!("stack {name}: not deployed");
+        return Ok(false);
+    }
+    for (k, v) in outputs(&client, name).await? {
+        println!("{k:<24} {v}");
+    }
+    Ok(true)
+}
+
+/// `iotaa stack delete` (after the caller's confirmation): deletes and follows until gone.
+pub async fn delete(loaded: &Loaded, poll: Duration) -> Result<bool> {
+    let client = Client::new(&sdk_config(loaded).await?);
+    let name = &loaded.config.aws.stack_name;
+    if stack_status(&client, name).await?.is_none() {
+        println!("stack {name}: not deployed; nothing to delete");
+        return Ok(true);
+    }
+    let mut seen = BTreeSet::new();
+    for e in events(&client, name).await? {
+        if let Some(id) = e.event_id() {
+            seen.insert(id.to_string());
+        }
+    }
+    client
+        .delete_stack()
+        .stack_name(name)
+        .send()
+        .await
+        .map_err(|e| sdk_error(&format!("delete stack {name}"), &e))?;
+    println!("stack {name}: deleting");
+    match follow(&client, name, &mut seen, poll).await? {
+        None => {
+            println!("stack {name}: deleted");
+            Ok(true)
+        }
+        Some((s, _)) if s == "DELETE_COMPLETE" => {
+            println!("stack {name}: deleted");
+            Ok(true)
+        }
+        Some((s, reason)) => {
+            eprintln!(
+                "stack {name}: {s}: {} (a bucket with objects in it cannot be deleted: empty it first)",
+                one_line(&reason)
+            );
+            Ok(false)
+        }
+    }
+}

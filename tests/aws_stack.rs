@@ -1,0 +1,286 @@
+//! `iotaa stack …` with `backend = "aws"`, through the real binary and the real AWS SDK, against
+//! moto. `./.ci/run` starts moto and sets `IOTAA_MOTO_ENDPOINT`; without it these tests fail
+//! and say so. Also the AWS rows of the bad-input matrix that need no pipeline: no region, no
+//! credentials, an unreachable endpoint.
+//!
+//! moto creates the Kinesis streams, bucket, topic, roles, function and event-source mapping;
+//! it accepts but does not create the Firehose delivery stream, the Glue database and table, the
+//! Athena workgroup, the bucket policy and the email subscription (`infra/check_moto.py` lists
+//! them), and records no per-resource events.
+
+use std::path::Path;
+use std::process::{Command, Output};
+use std::time::{Duration, Instant};
+
+fn endpoint() -> String {
+    std::env::var("IOTAA_MOTO_ENDPOINT").unwrap_or_else(|_| {
+        panic!(
+            "IOTAA_MOTO_ENDPOINT is not set: run the tests through ./.ci/run, which starts moto, \
+             or start .ci/venv/bin/moto_server and set IOTAA_MOTO_ENDPOINT=http://127.0.0.1:5000"
+        )
+    })
+}
+
+/// A folder with a config for the aws backend on `endpoint` and a stack name of its own.
+fn workdir(stack: &str, aws_extra: &str) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("config.toml"),
+        format!(
+            "backend = \"aws\"\ndata_dir = \"data\"\n[aws]\nstack_name = \"{stack}\"\n{aws_extra}"
+        ),
+    )
+    .unwrap();
+    dir
+}
+
+/// `iotaa <args>` in `dir` with a clean AWS environment plus `env`.
+fn iotaa(dir: &Path, env: &[(&str, &str)], args: &[&str]) -> Output {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_iotaa"));
+    c.current_dir(dir)
+        .args(args)
+        .stdin(std::process::Stdio::null())
+        .env("HOME", dir)
+        .env("AWS_CONFIG_FILE", dir.join("no-aws-config"))
+        .env(
+            "AWS_SHARED_CREDENTIALS_FILE",
+            dir.join("no-aws-credentials"),
+        )
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env("IOTAA_STACK_POLL_MS", "100");
+    for k in [
+        "AWS_PROFILE",
+        "AWS_REGION",
+        "AWS_DEFAULT_REGION",
+        "AWS_ACCESS_KEY_ID",
+        "AWS_SECRET_ACCESS_KEY",
+        "AWS_SESSION_TOKEN",
+        "AWS_ENDPOINT_URL",
+        "RUST_LOG",
+    ] {
+        c.env_remove(k);
+    }
+    for (k, v) in env {
+        c.env(k, v);
+    }
+    c.output().unwrap()
+}
+
+const CREDS: [(&str, &str); 3] = [
+    ("AWS_ACCESS_KEY_ID", "testing"),
+    ("AWS_SECRET_ACCESS_KEY", "testing"),
+    ("AWS_REGION", "us-east-1"),
+];
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+fn stack_name(test: &str) -> String {
+    format!("iotaa-{test}-{}", std::process::id())
+}
+
+const OUTPUTS: [&str; 10] = [
+    "ReadingsStreamName",
+    "AnomalyStreamName",
+    "DeliveryStreamName",
+    "BucketName",
+    "GlueDatabaseName",
+    "GlueTableName",
+    "AthenaWorkGroup",
+    "AthenaResultsLocation",
+    "AlertTopicArn",
+    "AlertFunctionName",
+];
+
+#[test]
+fn deploy_status_outputs_events_update_and_delete_on_moto() {
+    let stack = stack_name("ops");
+    let dir = workdir(&stack, &format!("endpoint_url = \"{}\"\n", endpoint()));
+    let d = dir.path();
+
+    let out = iotaa(d, &CREDS, &["stack", "status"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).contains("not deployed"),
+        "{}",
+        text(&out.stdout)
+    );
+
+    let started = Instant::now();
+    let out = iotaa(d, &CREDS, &["stack", "deploy"]);
+    let stdout = text(&out.stdout);
+    assert!(
+        out.status.success(),
+        "deploy: {stdout}\n{}",
+        text(&out.stderr)
+    );
+    assert!(
+        stdout.contains(&format!("stack {stack}: creating in us-east-1")),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains(&format!("stack {stack}: CREATE_COMPLETE")),
+        "{stdout}"
+    );
+    for key in OUTPUTS {
+        assert!(
+            stdout.contains(key),
+            "deploy does not print output {key}:\n{stdout}"
+        );
+    }
+    let deploy_took = started.elapsed();
+
+    let out = iotaa(d, &CREDS, &["stack", "status"]);
+    let status = text(&out.stdout);
+    assert!(out.status.success(), "{status}{}", text(&out.stderr));
+    assert!(status.contains("CREATE_COMPLETE"), "{status}");
+    for kind in [
+        "AWS::Kinesis::Stream",
+        "AWS::S3::Bucket",
+        "AWS::SNS::Topic",
+        "AWS::Lambda::Function",
+        "AWS::Lambda::EventSourceMapping",
+        "AWS::IAM::Role",
+    ] {
+        assert!(status.contains(kind), "status lists no {kind}:\n{status}");
+    }
+
+    let out = iotaa(d, &CREDS, &["stack", "outputs"]);
+    let outputs = text(&out.stdout);
+    assert!(out.status.success());
+    for key in OUTPUTS {
+        let line = outputs
+            .lines()
+            .find(|l| l.split_whitespace().next() == Some(key))
+            .unwrap_or_else(|| panic!("no output {key}:\n{outputs}"));
+        assert!(
+            line.split_whitespace().nth(1).is_some(),
+            "{key} is empty: {line}"
+        );
+    }
+    let readings = outputs
+        .lines()
+        .find(|l| l.starts_with("ReadingsStreamName"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .unwrap();
+    assert!(readings.starts_with(&stack), "{readings}");
+
+    let out = iotaa(d, &CREDS, &["stack", "events"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).contains("CREATE_COMPLETE"),
+        "{}",
+        text(&out.stdout)
+    );
+
+    // Deploying again with the same template and parameters changes nothing.
+    let out = iotaa(d, &CREDS, &["stack", "deploy"]);
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "{stdout}{}", text(&out.stderr));
+    assert!(
+        stdout.contains("already up to date") || stdout.contains("UPDATE_COMPLETE"),
+        "{stdout}"
+    );
+
+    // Delete: refused without --yes when stdin is not a terminal, then done with it.
+    let out = iotaa(d, &CREDS, &["stack", "delete"]);
+    assert!(!out.status.success());
+    let err = text(&out.stderr);
+    assert_eq!(err.trim_end().lines().count(), 1, "{err}");
+    assert!(err.contains("--yes"), "{err}");
+    let out = iotaa(d, &CREDS, &["stack", "delete", "--yes"]);
+    assert!(
+        out.status.success(),
+        "{}{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    assert!(text(&out.stdout).contains(&format!("stack {stack}: deleted")));
+    let out = iotaa(d, &CREDS, &["stack", "status"]);
+    assert!(
+        text(&out.stdout).contains("not deployed"),
+        "{}",
+        text(&out.stdout)
+    );
+    eprintln!(
+        "aws_stack: deploy on moto in {:.1} s; status, outputs ({} keys), events, no-op update, delete",
+        deploy_took.as_secs_f64(),
+        OUTPUTS.len()
+    );
+}
+
+/// The AWS rows of the bad-input matrix that need no pipeline: each is one line on stderr and
+/// exit status 1, quickly.
+#[test]
+fn no_region_no_credentials_and_an_unreachable_endpoint_are_one_line_each() {
+    let moto = endpoint();
+    // (case, [aws] lines, environment, what the line must say)
+    type Case<'a> = (&'a str, String, Vec<(&'a str, &'a str)>, &'a str);
+    let cases: Vec<Case> = vec![
+        (
+            "no region",
+            format!("endpoint_url = \"{moto}\"\n"),
+            vec![
+                ("AWS_ACCESS_KEY_ID", "testing"),
+                ("AWS_SECRET_ACCESS_KEY", "testing"),
+            ],
+            "no AWS region",
+        ),
+        (
+            "no credentials",
+            format!("endpoint_url = \"{moto}\"\nregion = \"us-east-1\"\n"),
+            vec![],
+            "no AWS credentials",
+        ),
+        (
+            "unknown profile",
+            format!(
+                "endpoint_url = \"{moto}\"\nregion = \"us-east-1\"\nprofile = \"nosuchprofile\"\n"
+            ),
+            vec![],
+            "no AWS credentials",
+        ),
+        (
+            "empty region",
+            format!("endpoint_url = \"{moto}\"\n"),
+            vec![
+                ("AWS_ACCESS_KEY_ID", "testing"),
+                ("AWS_SECRET_ACCESS_KEY", "testing"),
+                ("AWS_REGION", ""),
+            ],
+            "no AWS region",
+        ),
+        (
+            "invalid region",
+            format!("endpoint_url = \"{moto}\"\nregion = \"Mars North 1\"\n"),
+            CREDS[..2].to_vec(),
+            "invalid AWS region",
+        ),
+        (
+            "unreachable endpoint",
+            "endpoint_url = \"http://127.0.0.1:9\"\n".to_string(),
+            CREDS.to_vec(),
+            "Connection refused",
+        ),
+    ];
+    for (case, aws, env, needle) in &cases {
+        let dir = workdir(&stack_name("bad"), aws);
+        let started = Instant::now();
+        let out = iotaa(dir.path(), env, &["stack", "status"]);
+        let err = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{case}: {err}");
+        assert_eq!(
+            err.trim_end().lines().count(),
+            1,
+            "{case}: not one line:\n{err}"
+        );
+        assert!(err.contains(needle), "{case}: {err}");
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "{case}: took {:?}",
+            started.elapsed()
+        );
+    }
+    eprintln!("aws_stack: {} bad-input cases, one line each", cases.len());
+}
