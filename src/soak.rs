@@ -6,8 +6,9 @@
 //! view rendered into an off-screen 120×40 buffer whenever something changed, at most ~30 times
 //! a second, as the terminal loop does. Only the terminal is missing.
 //!
-//! Then the producer is paused; once the detector has caught up, CPU is measured over the idle
-//! window. The verdicts: resident memory after the first minute stays within ±5 % of its
+//! Then the producer is paused; once the detector has caught up, and the last lake object and
+//! model snapshot are written (the longer of the two intervals, plus 2 s), CPU is measured over
+//! the idle window. The verdicts: resident memory after the first minute stays within ±5 % of its
 //! median (every history buffer is bounded), and the idle process uses under 0.5 % of a core.
 //! The exit status is 1 if either fails.
 //!
@@ -294,6 +295,21 @@ fn run(loaded: &Loaded, opts: &SoakOptions) -> Result<ExitCode> {
         "drain: {:.0} s after the pause the detector is {}",
         drain_started.elapsed().as_secs_f64(),
         if drained { "caught up" } else { "still behind" }
+    );
+    // The work that follows the last reading is not idleness: delivery's last object (after
+    // its buffer interval) and the detector's last snapshot (after its snapshot interval).
+    let settle = Duration::from_secs(
+        loaded
+            .config
+            .delivery
+            .buffer_interval_secs
+            .max(loaded.config.detector.snapshot_interval_secs)
+            .into(),
+    ) + Duration::from_secs(2);
+    h.run_until(Instant::now() + settle)?;
+    println!(
+        "settle: waited {:.0} s for the last lake object and model snapshot",
+        settle.as_secs_f64()
     );
     let before = usage()?;
     let idle_started = Instant::now();

@@ -455,6 +455,12 @@ impl Stream {
         result
     }
 
+    /// Wakes every reader of this stream in this process that waits in
+    /// [`StreamReader::wait_for_more`], as an append would (used to stop consumers at once).
+    pub fn wake_readers(&self) {
+        self.inner.notifier.notify();
+    }
+
     /// A reader starting at `from`.
     pub fn reader(&self, from: StartAt) -> Result<StreamReader, StreamError> {
         let dir = &self.inner.dir;

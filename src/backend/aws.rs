@@ -310,15 +310,12 @@ pub async fn deploy(loaded: &Loaded, poll: Duration) -> Result<bool> {
         })
         .collect();
     // Events from before this deploy are not printed.
-    let mut seen = BTreeSet::new();
     let existing = stack_status(&client, name).await?;
-    if existing.is_some() {
-        for e in events(&client, name).await? {
-            if let Some(id) = e.event_id() {
-                seen.insert(id.to_string());
-            }
-        }
-    }
+    let mut seen = if existing.is_some() {
+        event_ids(&client, name).await?
+    } else {
+        BTreeSet::new()
+    };
     match existing {
         None => {
             println!(
@@ -379,14 +376,7 @@ pub async fn deploy(loaded: &Loaded, poll: Duration) -> Result<bool> {
             println!("  {k:<24} {v}");
         }
     } else {
-        eprintln!(
-            "stack {name}: {status}{}",
-            if reason.is_empty() {
-                String::new()
-            } else {
-                format!(": {}", one_line(&reason))
-            }
-        );
+        eprintln!("stack {name}: {}", with_reason(&status, &reason));
     }
     Ok(ok)
 }
@@ -399,14 +389,7 @@ pub async fn status(loaded: &Loaded) -> Result<bool> {
         println!("stack {name}: not deployed (run `iotaa stack deploy`)");
         return Ok(false);
     };
-    println!(
-        "stack {name}: {status}{}",
-        if reason.is_empty() {
-            String::new()
-        } else {
-            format!(": {}", one_line(&reason))
-        }
-    );
+    println!("stack {name}: {}", with_reason(&status, &reason));
     // moto lists some resources it only pretends to create with no logical id: skip those.
     for [logical, kind, status, physical] in resources(&client, name)
         .await?
@@ -418,14 +401,41 @@ pub async fn status(loaded: &Loaded) -> Result<bool> {
     Ok(true)
 }
 
+/// A client and the stack's name when the stack exists; otherwise says so and gives `None`.
+async fn deployed(loaded: &Loaded) -> Result<Option<(Client, String)>> {
+    let client = Client::new(&sdk_config(loaded).await?);
+    let name = loaded.config.aws.stack_name.clone();
+    if stack_status(&client, &name).await?.is_none() {
+        println!("stack {name}: not deployed (run `iotaa stack deploy`)");
+        return Ok(None);
+    }
+    Ok(Some((client, name)))
+}
+
+/// The ids of the events the stack has now, so that following it prints only newer ones.
+async fn event_ids(client: &Client, name: &str) -> Result<BTreeSet<String>> {
+    Ok(events(client, name)
+        .await?
+        .iter()
+        .filter_map(|e| e.event_id().map(str::to_string))
+        .collect())
+}
+
+/// `status` or `status: reason`.
+fn with_reason(status: &str, reason: &str) -> String {
+    if reason.is_empty() {
+        status.to_string()
+    } else {
+        format!("{status}: {}", one_line(reason))
+    }
+}
+
 /// `iotaa stack events`: the most recent events, oldest first.
 pub async fn print_events(loaded: &Loaded) -> Result<bool> {
-    let client = Client::new(&sdk_config(loaded).await?);
-    let name = &loaded.config.aws.stack_name;
-    if stack_status(&client, name).await?.is_none() {
-        println!("stack {name}: not deployed");
+    let Some((client, name)) = deployed(loaded).await? else {
         return Ok(false);
-    }
+    };
+    let name = &name;
     let mut all = events(&client, name).await?;
     all.truncate(40);
     all.reverse();
@@ -437,13 +447,10 @@ pub async fn print_events(loaded: &Loaded) -> Result<bool> {
 
 /// `iotaa stack outputs`: key and value, one per line.
 pub async fn print_outputs(loaded: &Loaded) -> Result<bool> {
-    let client = Client::new(&sdk_config(loaded).await?);
-    let name = &loaded.config.aws.stack_name;
-    if stack_status(&client, name).await?.is_none() {
-        println!("stack {name}: not deployed");
+    let Some((client, name)) = deployed(loaded).await? else {
         return Ok(false);
-    }
-    for (k, v) in outputs(&client, name).await? {
+    };
+    for (k, v) in outputs(&client, &name).await? {
         println!("{k:<24} {v}");
     }
     Ok(true)
@@ -457,12 +464,7 @@ pub async fn delete(loaded: &Loaded, poll: Duration) -> Result<bool> {
         println!("stack {name}: not deployed; nothing to delete");
         return Ok(true);
     }
-    let mut seen = BTreeSet::new();
-    for e in events(&client, name).await? {
-        if let Some(id) = e.event_id() {
-            seen.insert(id.to_string());
-        }
-    }
+    let mut seen = event_ids(&client, name).await?;
     client
         .delete_stack()
         .stack_name(name)

@@ -106,6 +106,9 @@ impl LocalStreams {
     }
 }
 
+/// How often a waiting reader checks the disk for appends by other processes.
+const READER_POLL: Duration = Duration::from_secs(1);
+
 struct LocalWriter(Arc<Stream>);
 
 impl StreamWriter for LocalWriter {
@@ -172,8 +175,18 @@ impl Streams for LocalStreams {
         };
         self.stream(role)
             .reader(from)
-            .map(|r| Box::new(LocalReader(r)) as Box<dyn StreamReader>)
+            .map(|mut r| {
+                // Appends in this process wake the reader at once; this is how soon it sees
+                // appends by other processes (`iotaa spike`, a second `produce`).
+                r.set_poll_interval(READER_POLL);
+                Box::new(LocalReader(r)) as Box<dyn StreamReader>
+            })
             .map_err(|e| PipelineError::Stream(e.to_string()))
+    }
+
+    fn wake_readers(&self) {
+        self.readings.wake_readers();
+        self.anomalies.wake_readers();
     }
 
     fn last_sequence(&self, role: StreamRole) -> Option<u64> {

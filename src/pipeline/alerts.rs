@@ -84,7 +84,7 @@ fn run(
             if stopping {
                 break;
             }
-            reader.wait_for_more(Duration::from_millis(250));
+            reader.wait_for_more(super::IDLE_WAIT);
             continue;
         };
         let mut lines = Vec::new();

@@ -119,10 +119,10 @@ fn run(
             break;
         }
         if empty {
-            let wait = buffer.as_ref().map_or(Duration::from_millis(250), |b| {
+            let wait = buffer.as_ref().map_or(super::IDLE_WAIT, |b| {
                 s.interval
                     .saturating_sub(b.started.elapsed())
-                    .min(Duration::from_millis(250))
+                    .min(super::IDLE_WAIT)
             });
             reader.wait_for_more(wait);
         }

@@ -91,6 +91,12 @@ pub trait StreamReader: Send {
     fn wait_for_more(&mut self, timeout: Duration) -> bool;
 }
 
+/// How long an idle stage waits for records before it looks again. Appends in this process
+/// wake it at once, and so does stopping the pipeline ([`Streams::wake_readers`]); the wait only
+/// bounds how often an idle pipeline touches the disk (appends by other processes are seen
+/// within the local reader's poll interval, 1 s).
+pub const IDLE_WAIT: Duration = Duration::from_secs(1);
+
 /// The next batch from `reader`, at most `max`. Data the stream had to skip (a corrupt
 /// record) is reported as a problem of `stage`, and reading goes on after it: one bad record
 /// must not stop a stage.
@@ -131,6 +137,9 @@ pub trait Streams: Send + Sync {
     ) -> Result<Box<dyn StreamReader>, PipelineError>;
     /// Sequence number of the newest record, for lag figures.
     fn last_sequence(&self, role: StreamRole) -> Option<u64>;
+    /// Wakes this process's readers waiting for records, so that stopped stages leave at once
+    /// rather than at the end of their wait.
+    fn wake_readers(&self) {}
     /// Periodic upkeep (local: retention). Returns a line for the log.
     fn housekeeping(&self) -> Result<String, PipelineError> {
         Ok(String::new())

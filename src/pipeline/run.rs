@@ -37,6 +37,8 @@ pub struct Pipeline {
     stop: StopFlag,
     producer: Option<ProducerHandle>,
     stages: Vec<JoinHandle<()>>,
+    /// Kept to wake the stages' readers when stopping.
+    streams: Arc<dyn Streams>,
 }
 
 /// How often the janitor runs the backend's housekeeping (retention).
@@ -111,6 +113,7 @@ impl Pipeline {
             stop,
             producer,
             stages,
+            streams,
         })
     }
 
@@ -133,6 +136,7 @@ impl Pipeline {
             p.join();
         }
         self.stop.stop();
+        self.streams.wake_readers();
         for t in self.stages.drain(..) {
             let _ = t.join();
         }

@@ -164,7 +164,7 @@ fn run(
             break;
         }
         if empty {
-            reader.wait_for_more(Duration::from_millis(250));
+            reader.wait_for_more(super::IDLE_WAIT);
         }
     }
     report(Event::Stage {

@@ -51,7 +51,7 @@ fn run(
             last_report = Instant::now();
         }
         if empty {
-            reader.wait_for_more(Duration::from_millis(250));
+            reader.wait_for_more(super::IDLE_WAIT);
         }
     }
     Ok(())
