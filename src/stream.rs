@@ -598,6 +598,13 @@ impl Stream {
         let mut deleted = 0;
         for (i, pair) in segs.windows(2).enumerate() {
             let (seg, next) = (pair[0], pair[1]);
+            // A segment that starts within the retention period is kept, and so is every newer
+            // one: no need to read it. (Without this check, the oldest segment was scanned
+            // whole on every run, each minute, for as long as the stream was younger than the
+            // retention period: tens of milliseconds of CPU for a 16 MiB segment.)
+            if first_record(dir, seg, false)?.is_some_and(|r| r.arrival_ms >= cutoff) {
+                break;
+            }
             // Arrival times never decrease: if the next segment starts before the cutoff, all
             // of this one is older. Otherwise read this segment to find its newest record.
             let next_first = first_record(dir, next, i + 2 == segs.len())?;
