@@ -48,17 +48,19 @@ pub async fn sdk_config(loaded: &Loaded) -> Result<SdkConfig> {
         loader = loader.endpoint_url(url);
     }
     let conf = loader.load().await;
+    let file = match &loaded.source {
+        crate::config::Source::File(path) => path.display().to_string(),
+        crate::config::Source::Defaults => "config.toml".to_string(),
+    };
     match conf.region().map(|r| r.as_ref().to_string()) {
         None => {
             return Err(eyre!(
-                "no AWS region: set [aws] region in {}, AWS_REGION, or a region in the AWS profile",
-                loaded.source
+                "no AWS region: set [aws] region in {file}, AWS_REGION, or a region in the AWS profile"
             ));
         }
         Some(r) if r.is_empty() => {
             return Err(eyre!(
-                "no AWS region: AWS_REGION is set but empty; set it, or [aws] region in {}",
-                loaded.source
+                "no AWS region: AWS_REGION is set but empty; set it, or [aws] region in {file}"
             ));
         }
         Some(r)
