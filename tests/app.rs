@@ -1,13 +1,14 @@
 //! The real `App`, driven headless: key events and actions in, view structs out.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 
+use common::screen;
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use iot_anomaly_analytics::action::{Action, BINDABLE};
 use iot_anomaly_analytics::app::App;
 use iot_anomaly_analytics::config;
-use ratatui::Terminal;
-use ratatui::backend::TestBackend;
 use ui::PaneId;
 
 fn app(toml: &str) -> App {
@@ -30,14 +31,6 @@ fn press(app: &mut App, keys: &[KeyEvent]) -> usize {
         }
     }
     changed
-}
-
-fn screen(app: &App, w: u16, h: u16) -> String {
-    let mut t = Terminal::new(TestBackend::new(w, h)).unwrap();
-    let view = app.view();
-    t.draw(|f| f.render_widget(ui::Dashboard(&view), f.area()))
-        .unwrap();
-    t.backend().to_string()
 }
 
 #[test]

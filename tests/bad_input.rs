@@ -11,6 +11,8 @@
 //!
 //! `cargo test --test bad_input -- --nocapture` prints how many cases each table ran.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -704,19 +706,10 @@ mod stream_matrix {
 
 mod terminal_matrix {
     use super::*;
+    use common::screen as draw;
     use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
     use iot_anomaly_analytics::action::Action;
     use iot_anomaly_analytics::app::App;
-    use ratatui::Terminal;
-    use ratatui::backend::TestBackend;
-
-    fn draw(app: &App, w: u16, h: u16) -> String {
-        let mut t = Terminal::new(TestBackend::new(w, h)).unwrap();
-        let view = app.view();
-        t.draw(|f| f.render_widget(ui::Dashboard(&view), f.area()))
-            .unwrap();
-        t.backend().to_string()
-    }
 
     /// Every size from 1×1 to 400×120 (a grid of widths and heights around every layout
     /// breakpoint), in every state: focus on each pane, zoomed, help open, an SQL error

@@ -237,3 +237,12 @@ pub fn assert_all_acked_in_lake(acked: &HashMap<Vec<u8>, u64>, lake: &Lake) {
         examples.join("\n")
     );
 }
+
+/// The whole dashboard for `app`, drawn on a `w`×`h` test terminal, as text.
+pub fn screen(app: &iot_anomaly_analytics::app::App, w: u16, h: u16) -> String {
+    let mut t = ratatui::Terminal::new(ratatui::backend::TestBackend::new(w, h)).unwrap();
+    let view = app.view();
+    t.draw(|f| f.render_widget(ui::Dashboard(&view), f.area()))
+        .unwrap();
+    t.backend().to_string()
+}
