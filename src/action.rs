@@ -57,6 +57,9 @@ pub enum Action {
     /// Something a pipeline stage reported.
     #[serde(skip)]
     Pipeline(crate::pipeline::Event),
+    /// The AWS stack as last described (or why it could not be), for the Stack pane.
+    #[serde(skip)]
+    CloudStack(Result<crate::backend::aws::StackSnapshot, String>),
 }
 
 /// Where a binding applies. Pane bindings are looked up first while that pane has focus, so
@@ -194,6 +197,7 @@ impl Action {
             Action::Resize(..)
             | Action::Tick
             | Action::Pipeline(_)
+            | Action::CloudStack(_)
             | Action::EditorInput(_)
             | Action::Paste(_)
             | Action::QueryFinished { .. } => return None,

@@ -55,6 +55,77 @@ fn open_streams(loaded: &Loaded) -> Result<(Layout, Arc<LocalStreams>)> {
     Ok((layout, Arc::new(streams)))
 }
 
+/// The pipeline's streams on the configured backend, and where this process keeps its state
+/// (checkpoints, model snapshot, alerts.log).
+pub struct Opened {
+    pub layout: Layout,
+    pub streams: Arc<dyn Streams>,
+    /// The AWS session (`None` locally); it owns the runtime the streams' calls run on, so it
+    /// lives as long as they do.
+    pub aws: Option<AwsSession>,
+}
+
+pub struct AwsSession {
+    pub runtime: tokio::runtime::Runtime,
+    pub deployed: crate::backend::aws::Deployed,
+}
+
+/// Opens the backend's streams. On AWS: finds the deployed stack (one line when there is none),
+/// and keeps state under `<data_dir>/aws/<stack>/`, apart from the local pipeline's.
+pub fn open_backend(loaded: &Loaded) -> Result<Opened> {
+    if loaded.config.backend != crate::config::Backend::Aws {
+        let (layout, streams) = open_streams(loaded)?;
+        return Ok(Opened {
+            layout,
+            streams,
+            aws: None,
+        });
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .thread_name("aws")
+        .enable_all()
+        .build()?;
+    let deployed = runtime.block_on(crate::backend::aws::deployed_stack(loaded))?;
+    let readings = deployed.output("ReadingsStreamName")?.to_string();
+    let anomalies = deployed.output("AnomalyStreamName")?.to_string();
+    let layout = Layout {
+        data_dir: loaded.data_dir.join("aws").join(&deployed.stack),
+        readings_stream: readings.clone(),
+        anomaly_stream: anomalies.clone(),
+    };
+    let kinesis = crate::backend::kinesis::KinesisStreams::new(
+        aws_sdk_kinesis::Client::new(&deployed.sdk),
+        runtime.handle().clone(),
+        readings,
+        anomalies,
+    );
+    let streams: Arc<dyn Streams> = match loaded.config.aws.ingest {
+        crate::config::Ingest::Kinesis => Arc::new(kinesis),
+        crate::config::Ingest::Firehose => {
+            use crate::backend::firehose::{FirehoseIngest, FirehoseWriter};
+            let firehose = FirehoseWriter::new(
+                aws_sdk_firehose::Client::new(&deployed.sdk),
+                runtime.handle().clone(),
+                deployed.output("DeliveryStreamName")?.to_string(),
+            );
+            // What this machine sent, for the detector (see backend::firehose).
+            let sent = Layout {
+                data_dir: layout.data_dir.clone(),
+                readings_stream: "firehose-sent".into(),
+                anomaly_stream: "unused".into(),
+            };
+            let local = LocalStreams::open(&sent, loaded)?;
+            Arc::new(FirehoseIngest::new(firehose, local, kinesis)?)
+        }
+    };
+    Ok(Opened {
+        layout,
+        streams,
+        aws: Some(AwsSession { runtime, deployed }),
+    })
+}
+
 /// Parses `15s`, `2m`, `1h`, `500ms` or plain seconds.
 pub fn parse_duration(text: &str) -> Result<Duration> {
     let t = text.trim();
@@ -91,7 +162,9 @@ pub fn produce(
         crate::pipeline::producer::open_ack_log(path)
             .wrap_err_with(|| format!("--ack-log {}", path.display()))?;
     }
-    let (layout, streams) = open_streams(loaded)?;
+    let opened = open_backend(loaded)?;
+    let layout = &opened.layout;
+    let on_aws = opened.aws.is_some();
     let mut producer = local::producer_settings(loaded);
     producer.start_paused = false;
     producer.limit = count;
@@ -125,15 +198,17 @@ pub fn produce(
             other => eprintln!("{}", describe(&other)),
         })
     };
+    // On AWS, Firehose delivers to the lake: the process runs the producer, the detector and
+    // the alerts consumer (alerts.log, the webhook; the stack's function mails through SNS).
     let settings = PipelineSettings {
         producer: Some(producer),
-        delivery: Some(local::delivery_settings(&layout, loaded)),
-        scoring: Some(local::scoring_settings(&layout, loaded)),
-        alerts: Some(local::alert_settings(&layout, loaded)),
+        delivery: (!on_aws).then(|| local::delivery_settings(layout, loaded)),
+        scoring: Some(local::scoring_settings(layout, loaded)),
+        alerts: Some(local::alert_settings(layout, loaded)),
         tail: None,
     };
     let stop = stop_on_signal();
-    let pipeline = Pipeline::start(streams, settings, report)?;
+    let pipeline = Pipeline::start(opened.streams.clone(), settings, report)?;
     let started = Instant::now();
     while !stop.is_stopped()
         && !pipeline.producer_finished()
@@ -141,7 +216,14 @@ pub fn produce(
     {
         std::thread::sleep(Duration::from_millis(50));
     }
-    eprintln!("produce: stopping, flushing the lake buffer and saving the model…");
+    eprintln!(
+        "produce: stopping, {}saving the model…",
+        if on_aws {
+            ""
+        } else {
+            "flushing the lake buffer and "
+        }
+    );
     pipeline.shutdown();
     let c = last_counts.lock().ok().and_then(|c| *c).unwrap_or_default();
     let n = alerts.lock().map(|n| *n).unwrap_or(0);
@@ -184,7 +266,8 @@ pub fn describe(event: &Event) -> String {
 
 /// `iotaa spike`: one anomalous reading on the readings stream.
 pub fn spike(loaded: &Loaded, device: Option<String>, value: Option<i16>) -> Result<ExitCode> {
-    let (_, streams) = open_streams(loaded)?;
+    let opened = open_backend(loaded)?;
+    let streams = &opened.streams;
     let settings = local::producer_settings(loaded);
     let reading = spike_reading(&settings, device, value.map(i64::from), &mut rand::rng());
     let line = reading.encode();
@@ -223,8 +306,8 @@ pub fn parse_from(text: &str) -> Result<StartAt> {
 /// `iotaa tail`: scored readings from the anomaly stream as they arrive.
 pub fn tail(loaded: &Loaded, from: &str, count: Option<u64>, format: Format) -> Result<ExitCode> {
     let from = parse_from(from)?;
-    let (_, streams) = open_streams(loaded)?;
-    let mut reader = streams.reader(StreamRole::Anomalies, from)?;
+    let opened = open_backend(loaded)?;
+    let mut reader = opened.streams.reader(StreamRole::Anomalies, from)?;
     let stop = stop_on_signal();
     let mut out = std::io::stdout().lock();
     let mut printed = 0u64;
@@ -311,13 +394,14 @@ pub fn detect_file(loaded: &Loaded, input: &Path) -> Result<ExitCode> {
 
 /// `iotaa detect`: the scoring stage alone, following the readings stream.
 pub fn detect_follow(loaded: &Loaded) -> Result<ExitCode> {
-    let (layout, streams) = open_streams(loaded)?;
+    let opened = open_backend(loaded)?;
+    let (layout, streams) = (&opened.layout, opened.streams.clone());
     let report: Reporter = Arc::new(|event| match event {
         Event::Scoring(_) => {}
         other => eprintln!("{}", describe(&other)),
     });
     let settings = PipelineSettings {
-        scoring: Some(local::scoring_settings(&layout, loaded)),
+        scoring: Some(local::scoring_settings(layout, loaded)),
         ..PipelineSettings::default()
     };
     let stop = stop_on_signal();

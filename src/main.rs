@@ -66,7 +66,7 @@ fn run(cli: Cli, loaded: Loaded) -> Result<ExitCode> {
         Some(Command::Stack { action }) if loaded.config.backend == Backend::Aws => {
             commands::aws_stack(&loaded, &action)
         }
-        Some(command) if loaded.config.backend == Backend::Aws => {
+        Some(command @ Command::Soak { .. }) if loaded.config.backend == Backend::Aws => {
             eprintln!(
                 "iotaa {}: the aws backend is not available in this version; use --backend local",
                 command.name()
@@ -136,10 +136,7 @@ fn headless_logging(loaded: &Loaded) -> Result<tracing_appender::non_blocking::W
 
 fn dashboard(loaded: Loaded) -> Result<ExitCode> {
     if loaded.config.backend == Backend::Aws {
-        eprintln!(
-            "iotaa: the aws backend is not available in this version; run with --backend local"
-        );
-        return Ok(ExitCode::FAILURE);
+        return aws_dashboard(loaded);
     }
     color_eyre::install()?;
     std::fs::create_dir_all(&loaded.data_dir)
@@ -181,6 +178,65 @@ fn dashboard(loaded: Loaded) -> Result<ExitCode> {
     }
     let result = runtime.block_on(tui::run(app, rx));
     // The terminal is restored; now flush the lake buffer and save the model.
+    pipeline.shutdown();
+    result?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The dashboard on AWS: the deployed stack's streams (Kinesis), the detector, alerts and tail
+/// in this process, Firehose delivering to S3, queries on Athena, the Stack pane from
+/// CloudFormation. A stack that is not deployed, a missing region or credentials are one line
+/// before the terminal is touched.
+fn aws_dashboard(loaded: Loaded) -> Result<ExitCode> {
+    let opened = commands::open_backend(&loaded)?;
+    let Some(aws) = opened.aws.as_ref() else {
+        return Err(color_eyre::eyre::eyre!("the aws backend did not open"));
+    };
+    color_eyre::install()?;
+    std::fs::create_dir_all(&opened.layout.data_dir)
+        .wrap_err_with(|| format!("cannot create {}", opened.layout.data_dir.display()))?;
+    let _log_guard = logging::init(&loaded.data_dir, &loaded.config.log.level)
+        .wrap_err_with(|| format!("cannot open the log in {}", loaded.data_dir.display()))?;
+    tracing::info!(stack = %aws.deployed.stack, "starting on aws");
+    let mut app = App::new(&loaded, logging::log_file(&loaded.data_dir));
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel::<Action>();
+    let query_tx = tx.clone();
+    let stack_tx = tx.clone();
+    let report: Reporter = Arc::new(move |event| {
+        let _ = tx.send(Action::Pipeline(event));
+    });
+    let mut settings = local::dashboard_settings(&opened.layout, &loaded);
+    // Firehose delivers to S3: no delivery stage here.
+    settings.delivery = None;
+    let pipeline = Pipeline::start(opened.streams.clone(), settings, report)
+        .wrap_err("cannot start the pipeline")?;
+    if let Some(c) = pipeline.controller() {
+        app.attach_producer(c);
+    }
+    let runtime = aws.runtime.handle().clone();
+    runtime.spawn(iot_anomaly_analytics::backend::aws::watch(
+        aws.deployed.sdk.clone(),
+        aws.deployed.stack.clone(),
+        move |snapshot| stack_tx.send(Action::CloudStack(snapshot)).is_ok(),
+    ));
+    #[cfg(feature = "sql")]
+    match iot_anomaly_analytics::backend::athena::Athena::new(&aws.deployed) {
+        Ok(athena) => app.attach_query_runner(Arc::new(
+            iot_anomaly_analytics::app::athena_runner::AthenaRunner::new(
+                athena,
+                loaded.config.query.max_rows as usize,
+                runtime.clone(),
+                query_tx,
+            ),
+        )),
+        Err(e) => app.query_unavailable(format!("Athena is not available: {e}")),
+    }
+    #[cfg(not(feature = "sql"))]
+    {
+        drop(query_tx);
+        app.query_unavailable(format!("The query engine cannot start: {NO_SQL}"));
+    }
+    let result = runtime.block_on(tui::run(app, rx));
     pipeline.shutdown();
     result?;
     Ok(ExitCode::SUCCESS)

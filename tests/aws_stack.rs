@@ -8,77 +8,11 @@
 //! Athena workgroup, the bucket policy and the email subscription (`infra/check_moto.py` lists
 //! them), and records no per-resource events.
 
-use std::path::Path;
-use std::process::{Command, Output};
+mod common;
+
 use std::time::{Duration, Instant};
 
-fn endpoint() -> String {
-    std::env::var("IOTAA_MOTO_ENDPOINT").unwrap_or_else(|_| {
-        panic!(
-            "IOTAA_MOTO_ENDPOINT is not set: run the tests through ./.ci/run, which starts moto, \
-             or start .ci/venv/bin/moto_server and set IOTAA_MOTO_ENDPOINT=http://127.0.0.1:5000"
-        )
-    })
-}
-
-/// A folder with a config for the aws backend on `endpoint` and a stack name of its own.
-fn workdir(stack: &str, aws_extra: &str) -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(
-        dir.path().join("config.toml"),
-        format!(
-            "backend = \"aws\"\ndata_dir = \"data\"\n[aws]\nstack_name = \"{stack}\"\n{aws_extra}"
-        ),
-    )
-    .unwrap();
-    dir
-}
-
-/// `iotaa <args>` in `dir` with a clean AWS environment plus `env`.
-fn iotaa(dir: &Path, env: &[(&str, &str)], args: &[&str]) -> Output {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_iotaa"));
-    c.current_dir(dir)
-        .args(args)
-        .stdin(std::process::Stdio::null())
-        .env("HOME", dir)
-        .env("AWS_CONFIG_FILE", dir.join("no-aws-config"))
-        .env(
-            "AWS_SHARED_CREDENTIALS_FILE",
-            dir.join("no-aws-credentials"),
-        )
-        .env("AWS_EC2_METADATA_DISABLED", "true")
-        .env("IOTAA_STACK_POLL_MS", "100");
-    for k in [
-        "AWS_PROFILE",
-        "AWS_REGION",
-        "AWS_DEFAULT_REGION",
-        "AWS_ACCESS_KEY_ID",
-        "AWS_SECRET_ACCESS_KEY",
-        "AWS_SESSION_TOKEN",
-        "AWS_ENDPOINT_URL",
-        "RUST_LOG",
-    ] {
-        c.env_remove(k);
-    }
-    for (k, v) in env {
-        c.env(k, v);
-    }
-    c.output().unwrap()
-}
-
-const CREDS: [(&str, &str); 3] = [
-    ("AWS_ACCESS_KEY_ID", "testing"),
-    ("AWS_SECRET_ACCESS_KEY", "testing"),
-    ("AWS_REGION", "us-east-1"),
-];
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
-
-fn stack_name(test: &str) -> String {
-    format!("iotaa-{test}-{}", std::process::id())
-}
+use common::aws::{CREDS, endpoint, iotaa, stack_name, text, workdir};
 
 const OUTPUTS: [&str; 10] = [
     "ReadingsStreamName",

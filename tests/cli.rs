@@ -3,6 +3,8 @@
 //! Each `tests/configs/invalid/*.toml` starts with `# expect: <message>`; the binary must fail
 //! with exit status 2 and print exactly `iotaa: <path><message>` on stderr, one line.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -218,26 +220,31 @@ fn config_print_is_the_effective_config_and_loads_back() {
     assert_eq!(text(&out2.stdout), printed);
 }
 
-/// The aws backend's pipeline is not built yet: every pipeline command says so, in one line.
-/// (`stack …` is built: tests/aws_stack.rs.)
+/// With the aws backend and no AWS configuration, the pipeline and query commands fail before
+/// any request with one line naming what is missing; `soak` is local only and says so.
+/// (Against moto: tests/aws_stack.rs and tests/aws_pipeline.rs.)
 #[test]
-fn the_aws_backend_says_it_is_not_built() {
+fn the_aws_backend_without_a_region_is_one_line_and_soak_is_local_only() {
     let tmp = tempfile::tempdir().unwrap();
-    for args in [
-        vec!["produce"],
-        vec!["spike"],
-        vec!["tail"],
-        vec!["query", "SELECT 1"],
+    for (args, needle) in [
+        (vec!["produce"], "no AWS region"),
+        (vec!["spike"], "no AWS region"),
+        (vec!["tail"], "no AWS region"),
+        (vec!["detect"], "no AWS region"),
+        (vec!["query", "SELECT 1"], "no AWS region"),
+        (
+            vec!["soak"],
+            "the aws backend is not available in this version",
+        ),
     ] {
         let mut with_backend = vec!["--backend", "aws"];
         with_backend.extend(&args);
-        let out = iotaa(&with_backend, tmp.path());
+        let out = common::aws::command(tmp.path(), &[], &with_backend)
+            .output()
+            .unwrap();
         assert_eq!(out.status.code(), Some(1), "{args:?}");
         let stderr = text(&out.stderr);
-        assert!(
-            stderr.contains("the aws backend is not available in this version"),
-            "{args:?}: {stderr}"
-        );
+        assert!(stderr.contains(needle), "{args:?}: {stderr}");
         assert_eq!(stderr.lines().count(), 1, "{stderr}");
     }
 }

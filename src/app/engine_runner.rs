@@ -47,13 +47,22 @@ fn bytes(n: u64) -> String {
 /// time and what Athena would charge; the note says what was dropped or skipped.
 pub fn table(out: QueryOutput) -> ResultTable {
     let cost = out.cost_usd();
-    let summary = format!(
-        "{} rows · {} scanned · {} files · {:.2} s · Athena would charge ${cost:.6}",
-        out.rows.len(),
-        bytes(out.bytes_scanned),
-        out.files_scanned,
-        out.elapsed.as_secs_f64()
-    );
+    let summary = match &out.execution_id {
+        // Athena reports bytes scanned but not objects; the query id finds it in the console.
+        Some(id) => format!(
+            "{} rows · {} scanned · {:.2} s · Athena cost ≈ ${cost:.6} · query {id}",
+            out.rows.len(),
+            bytes(out.bytes_scanned),
+            out.elapsed.as_secs_f64()
+        ),
+        None => format!(
+            "{} rows · {} scanned · {} files · {:.2} s · Athena would charge ${cost:.6}",
+            out.rows.len(),
+            bytes(out.bytes_scanned),
+            out.files_scanned,
+            out.elapsed.as_secs_f64()
+        ),
+    };
     let mut notes = Vec::new();
     if out.more_rows {
         notes.push(match out.dropped_rows {

@@ -2,6 +2,8 @@
 //! into the `ui` crate's plain view structs.
 
 #[cfg(feature = "sql")]
+pub mod athena_runner;
+#[cfg(feature = "sql")]
 pub mod engine_runner;
 pub mod query_pane;
 
@@ -29,6 +31,19 @@ pub const HISTORY_BINS: usize = 600;
 pub const SCORES_KEPT: usize = 4_000;
 /// Alerts listed in the Scores pane.
 pub const ALERTS_KEPT: usize = 50;
+
+/// A CloudFormation status as a health.
+fn cloud_health(status: &str) -> Health {
+    if status.ends_with("_IN_PROGRESS") {
+        Health::InProgress
+    } else if status.contains("FAILED") || status.contains("ROLLBACK") {
+        Health::Failed
+    } else if status.starts_with("DELETE") {
+        Health::Stopped
+    } else {
+        Health::Ok
+    }
+}
 
 /// What the pipeline has reported, for the panes. Every buffer is bounded.
 #[derive(Debug, Default)]
@@ -69,6 +84,8 @@ pub struct App {
     threshold: f64,
     controller: Option<Controller>,
     pipeline: PipelineState,
+    /// On AWS: the CloudFormation stack as last described, or why it could not be.
+    cloud: Option<Result<crate::backend::aws::StackSnapshot, String>>,
 }
 
 impl App {
@@ -100,6 +117,7 @@ impl App {
             threshold: loaded.config.alerts.threshold,
             controller: None,
             pipeline: PipelineState::default(),
+            cloud: None,
         }
     }
 
@@ -260,6 +278,11 @@ impl App {
             }
             Action::Tick => self.query.tick() | self.tick(),
             Action::Pipeline(event) => self.on_event(event),
+            Action::CloudStack(snapshot) => {
+                let changed = self.cloud.as_ref() != Some(&snapshot);
+                self.cloud = Some(snapshot);
+                changed
+            }
         }
     }
 
@@ -543,11 +566,58 @@ impl App {
                 },
             });
         }
+        let (backend, events, outputs) = match &self.cloud {
+            None if self.backend == Backend::Aws => (
+                "aws (describing the stack…)".to_string(),
+                Vec::new(),
+                Vec::new(),
+            ),
+            None => (self.backend.to_string(), Vec::new(), Vec::new()),
+            Some(Err(e)) => (format!("aws: {e}"), Vec::new(), Vec::new()),
+            Some(Ok(snap)) => {
+                // The stack's resources first, then the stages this process runs.
+                let mut rows: Vec<ResourceRow> = snap
+                    .resources
+                    .iter()
+                    .map(|[logical, kind, status, physical]| ResourceRow {
+                        name: logical.clone(),
+                        kind: kind.trim_start_matches("AWS::").to_string(),
+                        health: cloud_health(status),
+                        detail: format!("{status} · {physical}"),
+                    })
+                    .collect();
+                if let Some(f) = &snap.firehose {
+                    rows.push(ResourceRow {
+                        name: "delivery".into(),
+                        kind: "Firehose".into(),
+                        health: if f.contains(": ACTIVE") {
+                            Health::Ok
+                        } else {
+                            Health::Failed
+                        },
+                        detail: f.clone(),
+                    });
+                }
+                rows.extend(resources.drain(1..).filter(|r| r.kind == "stage"));
+                resources.truncate(1);
+                resources.extend(rows);
+                let status = if snap.reason.is_empty() {
+                    snap.status.clone()
+                } else {
+                    format!("{}: {}", snap.status, snap.reason)
+                };
+                (
+                    format!("aws (stack {}, {}): {status}", snap.stack, snap.region),
+                    snap.events.clone(),
+                    snap.outputs.clone(),
+                )
+            }
+        };
         StackView {
-            backend: self.backend.to_string(),
+            backend,
             resources,
-            events: Vec::new(),
-            outputs: Vec::new(),
+            events,
+            outputs,
         }
     }
 

@@ -132,15 +132,84 @@ fn sdk_error<E>(what: &str, e: &aws_sdk_cloudformation::error::SdkError<E>) -> c
 where
     E: ProvideErrorMetadata + std::error::Error + 'static,
 {
+    eyre!("{what}: {}", error_line(e))
+}
+
+/// An SDK error (any service's: they share one error type) as one line.
+pub fn error_line<E>(e: &aws_sdk_cloudformation::error::SdkError<E>) -> String
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+{
     let text = match e.as_service_error() {
-        Some(s) if s.message().is_some() => format!(
+        Some(s) if s.message().is_some() || s.code().is_some() => format!(
             "{}: {}",
             s.code().unwrap_or("error"),
             s.message().unwrap_or_default()
         ),
         _ => chain(e),
     };
-    eyre!("{what}: {}", one_line(&text))
+    one_line(&text)
+}
+
+/// A deployed stack as the pipeline uses it: the SDK configuration and the stack's outputs.
+#[derive(Debug, Clone)]
+pub struct Deployed {
+    pub sdk: SdkConfig,
+    pub stack: String,
+    pub outputs: std::collections::BTreeMap<String, String>,
+}
+
+impl Deployed {
+    /// An output the app needs; one line naming it when the stack lacks it (an older template).
+    pub fn output(&self, key: &str) -> Result<&str> {
+        self.outputs.get(key).map(String::as_str).ok_or_else(|| {
+            eyre!(
+                "stack {}: no output {key}; redeploy it with this version (`iotaa stack deploy`)",
+                self.stack
+            )
+        })
+    }
+}
+
+/// Finds the deployed stack and reads its outputs. One line when it is not deployed, not
+/// finished, or deployed with another `Ingest` than the config's.
+pub async fn deployed_stack(loaded: &Loaded) -> Result<Deployed> {
+    let sdk = sdk_config(loaded).await?;
+    let client = Client::new(&sdk);
+    let name = loaded.config.aws.stack_name.clone();
+    let region = sdk.region().map(|r| r.to_string()).unwrap_or_default();
+    let Some((status, reason)) = stack_status(&client, &name).await? else {
+        return Err(eyre!(
+            "stack {name} is not deployed in {region}: run `iotaa --backend aws stack deploy` first"
+        ));
+    };
+    if !matches!(status.as_str(), "CREATE_COMPLETE" | "UPDATE_COMPLETE")
+        && !status.starts_with("UPDATE_ROLLBACK_COMPLETE")
+    {
+        return Err(eyre!(
+            "stack {name} is {}: the pipeline needs it CREATE_COMPLETE or UPDATE_COMPLETE",
+            with_reason(&status, &reason)
+        ));
+    }
+    let outputs: std::collections::BTreeMap<String, String> =
+        outputs(&client, &name).await?.into_iter().collect();
+    let deployed = Deployed {
+        sdk,
+        stack: name.clone(),
+        outputs,
+    };
+    let want = match loaded.config.aws.ingest {
+        Ingest::Kinesis => "kinesis",
+        Ingest::Firehose => "firehose",
+    };
+    if let Some(have) = deployed.outputs.get("Ingest")
+        && have != want
+    {
+        return Err(eyre!(
+            "stack {name} was deployed with Ingest={have} but [aws] ingest is \"{want}\": redeploy (`iotaa stack deploy`) or change the config"
+        ));
+    }
+    Ok(deployed)
 }
 
 /// An error and its sources, each message once, joined with ": " on one line (the SDK's
@@ -490,5 +559,103 @@ pub async fn delete(loaded: &Loaded, poll: Duration) -> Result<bool> {
             );
             Ok(false)
         }
+    }
+}
+
+/// What the Stack pane shows of the deployed stack, refreshed by [`watch`].
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct StackSnapshot {
+    pub stack: String,
+    pub region: String,
+    /// `CREATE_COMPLETE`, … or `not deployed`.
+    pub status: String,
+    pub reason: String,
+    /// (logical id, type, status, physical id).
+    pub resources: Vec<[String; 4]>,
+    /// Most recent last.
+    pub events: Vec<String>,
+    pub outputs: Vec<(String, String)>,
+    /// The Firehose delivery stream's status (DescribeDeliveryStream), or why it is unknown.
+    pub firehose: Option<String>,
+}
+
+impl StackSnapshot {
+    pub fn in_progress(&self) -> bool {
+        in_progress(&self.status)
+    }
+}
+
+/// The stack's status, resources, last 20 events, outputs and Firehose status, now.
+pub async fn snapshot(sdk: &SdkConfig, name: &str) -> Result<StackSnapshot> {
+    let client = Client::new(sdk);
+    let mut snap = StackSnapshot {
+        stack: name.to_string(),
+        region: sdk.region().map(|r| r.to_string()).unwrap_or_default(),
+        ..StackSnapshot::default()
+    };
+    let Some((status, reason)) = stack_status(&client, name).await? else {
+        snap.status = "not deployed".into();
+        return Ok(snap);
+    };
+    snap.status = status;
+    snap.reason = reason;
+    snap.resources = resources(&client, name)
+        .await?
+        .into_iter()
+        .filter(|r| !r[0].is_empty())
+        .collect();
+    let mut events: Vec<String> = events(&client, name)
+        .await?
+        .iter()
+        .take(20)
+        .map(describe_event)
+        .collect();
+    events.reverse();
+    snap.events = events;
+    snap.outputs = outputs(&client, name).await?;
+    if let Some((_, delivery)) = snap.outputs.iter().find(|(k, _)| k == "DeliveryStreamName") {
+        let firehose = aws_sdk_firehose::Client::new(sdk);
+        snap.firehose = Some(
+            match firehose
+                .describe_delivery_stream()
+                .delivery_stream_name(delivery)
+                .send()
+                .await
+            {
+                Ok(out) => out.delivery_stream_description().map_or_else(
+                    || "no description".to_string(),
+                    |d| {
+                        let mut text = format!(
+                            "{}: {}",
+                            d.delivery_stream_name(),
+                            d.delivery_stream_status().as_str()
+                        );
+                        if let Some(f) = d.failure_description() {
+                            text.push_str(&format!(" ({})", one_line(f.details())));
+                        }
+                        text
+                    },
+                ),
+                Err(e) => format!("{delivery}: {}", error_line(&e)),
+            },
+        );
+    }
+    Ok(snap)
+}
+
+/// Sends a [`snapshot`] of the stack every 3 s while it is in progress, every 30 s otherwise,
+/// until `send` returns false (the dashboard has quit). An error is sent as its one line.
+pub async fn watch(
+    sdk: SdkConfig,
+    name: String,
+    send: impl Fn(std::result::Result<StackSnapshot, String>) -> bool,
+) {
+    loop {
+        let snap = snapshot(&sdk, &name).await.map_err(|e| e.to_string());
+        let busy = snap.as_ref().is_ok_and(StackSnapshot::in_progress);
+        if !send(snap) {
+            return;
+        }
+        tokio::time::sleep(Duration::from_secs(if busy { 3 } else { 30 })).await;
     }
 }

@@ -172,6 +172,11 @@ impl Streams for LocalStreams {
             StartAt::Latest => stream::StartAt::Latest,
             StartAt::AtTimestamp(ms) => stream::StartAt::AtTimestamp(ms),
             StartAt::AfterSequence(s) => stream::StartAt::AfterSequence(s),
+            StartAt::Resume(token) => {
+                return Err(PipelineError::Stream(format!(
+                    "checkpoint {token:?} is not a local stream position (a record number)"
+                )));
+            }
         };
         self.stream(role)
             .reader(from)

@@ -20,7 +20,7 @@ use chrono::Utc;
 
 use super::{
     Event, PipelineError, Reporter, Stage, StageState, Stall, StartAt, StopFlag, StreamRole,
-    Streams, backoff, read_checkpoint, spawn_stage, write_checkpoint,
+    Streams, backoff, resume_from, save_position, spawn_stage,
 };
 use crate::records::{Alert, ScoredReading};
 
@@ -55,10 +55,7 @@ fn run(
     report: &Reporter,
     stop: &StopFlag,
 ) -> Result<(), PipelineError> {
-    let from = match read_checkpoint(&s.checkpoint) {
-        Some(seq) => StartAt::AfterSequence(seq),
-        None => StartAt::Latest,
-    };
+    let from = resume_from(&s.checkpoint).unwrap_or(StartAt::Latest);
     let mut reader = streams.reader(StreamRole::Anomalies, from)?;
     let webhook = s.webhook_url.clone().map(|url| {
         let (tx, rx) = mpsc::sync_channel::<Alert>(WEBHOOK_QUEUE);
@@ -77,11 +74,18 @@ fn run(
     });
     let mut stall = Stall::new(Stage::Alerts, report, detail);
     let mut raised = 0u64;
+    let mut stop_seen: Option<std::time::Instant> = None;
     loop {
         let stopping = stop.is_stopped();
+        if stopping && stop_seen.is_none() {
+            stop_seen = Some(std::time::Instant::now());
+        }
+        if stop_seen.is_some_and(|t| t.elapsed() >= super::DRAIN_LIMIT) {
+            break;
+        }
         let batch = super::next_batch(reader.as_mut(), 500, Stage::Alerts, report)?;
         let Some(last) = batch.last().map(|r| r.sequence) else {
-            if stopping {
+            if stopping && reader.caught_up() {
                 break;
             }
             reader.wait_for_more(super::IDLE_WAIT);
@@ -114,7 +118,7 @@ fn run(
             })?;
         }
         stall.retry(stop, || {
-            write_checkpoint(&s.checkpoint, last)
+            save_position(&s.checkpoint, reader.as_ref(), last)
                 .map_err(|e| PipelineError::io(format!("checkpoint {}", s.checkpoint.display()), e))
         })?;
         for alert in alerts {

@@ -33,6 +33,9 @@ pub enum StartAt {
     /// Arrival time, milliseconds since the Unix epoch.
     AtTimestamp(i64),
     AfterSequence(u64),
+    /// A position a reader of this backend gave ([`StreamReader::position`]), saved in a
+    /// checkpoint: Kinesis' last sequence number per shard.
+    Resume(String),
 }
 
 /// One record read from a stream.
@@ -89,6 +92,18 @@ pub trait StreamReader: Send {
     fn next_batch(&mut self, max: usize) -> Result<Vec<StreamRecord>, PipelineError>;
     /// Blocks until more records may be available or `timeout` passes.
     fn wait_for_more(&mut self, timeout: Duration) -> bool;
+    /// The position after the last record returned, when the backend's positions are not the
+    /// records' [`StreamRecord::sequence`] (Kinesis: a sequence number per shard). Saved in
+    /// checkpoints and given back as [`StartAt::Resume`].
+    fn position(&self) -> Option<String> {
+        None
+    }
+    /// True when the last [`StreamReader::next_batch`] came back empty because the reader has
+    /// everything there is, not because it had to wait (Kinesis: a shard not due for its next
+    /// GetRecords, or throttled). A stopping stage drains until this holds.
+    fn caught_up(&self) -> bool {
+        true
+    }
 }
 
 /// How long an idle stage waits for records before it looks again. Appends in this process
@@ -360,10 +375,18 @@ impl Stall {
     }
 }
 
+/// How long a stopping consumer keeps draining its stream before it checkpoints where it is
+/// and stops (records that keep arriving from other producers must not hold up a quit).
+pub const DRAIN_LIMIT: Duration = Duration::from_secs(30);
+
+/// How long a put keeps retrying after `stop` is set before it gives up on what is unsent.
+pub const STOP_GRACE: Duration = Duration::from_secs(15);
+
 /// Puts `batch` until every entry is stored, resending only failed entries with exponential
-/// backoff and jitter. Throttling slows the caller; nothing is dropped unless `stop` is set
-/// (then the unsent entries are returned as an error). A request that fails as a whole (disk
-/// full, stream unreachable) is reported through `stall`, when given, as the stage blocking.
+/// backoff and jitter. Throttling slows the caller; nothing is dropped unless `stop` has been
+/// set for [`STOP_GRACE`] (then the unsent entries are returned as an error, and the caller
+/// has not acknowledged or checkpointed them). A request that fails as a whole (disk full,
+/// stream unreachable) is reported through `stall`, when given, as the stage blocking.
 pub fn put_all(
     writer: &dyn StreamWriter,
     batch: Vec<(String, Vec<u8>)>,
@@ -373,8 +396,13 @@ pub fn put_all(
 ) -> Result<(), PipelineError> {
     let mut pending = batch;
     let mut attempt: u32 = 0;
+    let mut stopped_at: Option<std::time::Instant> = None;
     loop {
         let result = writer.put(&pending);
+        if stop.is_stopped() && stopped_at.is_none() {
+            stopped_at = Some(std::time::Instant::now());
+        }
+        let give_up = stopped_at.is_some_and(|t| t.elapsed() >= STOP_GRACE);
         if let Some(stall) = stall.as_deref_mut() {
             match &result {
                 Ok(_) => stall.ok(),
@@ -384,7 +412,7 @@ pub fn put_all(
         let failed = match result {
             Ok(outcome) if outcome.failed.is_empty() => return Ok(()),
             Ok(outcome) => outcome.failed,
-            Err(e) if stop.is_stopped() => return Err(e),
+            Err(e) if give_up => return Err(e),
             Err(e) => {
                 if stall.is_none() {
                     tracing::warn!("put failed, retrying: {e}");
@@ -392,10 +420,11 @@ pub fn put_all(
                 (0..pending.len()).collect()
             }
         };
-        if stop.is_stopped() {
+        if give_up {
             return Err(PipelineError::Stream(format!(
-                "{} records not stored: stopping",
-                failed.len()
+                "{} records not stored after {} s of retries while stopping",
+                failed.len(),
+                STOP_GRACE.as_secs()
             )));
         }
         on_retry(failed.len());
@@ -448,6 +477,32 @@ pub fn write_atomic(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()>
 /// A consumer's position: the last sequence number it finished with.
 pub fn read_checkpoint(path: &std::path::Path) -> Option<u64> {
     std::fs::read_to_string(path).ok()?.trim().parse().ok()
+}
+
+/// Where a consumer resumes from its checkpoint: after a local record number, or at a position
+/// its backend's reader gave ([`StreamReader::position`]). `None` without a checkpoint.
+pub fn resume_from(path: &std::path::Path) -> Option<StartAt> {
+    let text = std::fs::read_to_string(path).ok()?;
+    let text = text.trim();
+    if text.is_empty() {
+        return None;
+    }
+    Some(match text.parse() {
+        Ok(seq) => StartAt::AfterSequence(seq),
+        Err(_) => StartAt::Resume(text.to_string()),
+    })
+}
+
+/// Saves a consumer's position after the record numbered `last` that `reader` returned.
+pub fn save_position(
+    path: &std::path::Path,
+    reader: &dyn StreamReader,
+    last: u64,
+) -> std::io::Result<()> {
+    match reader.position() {
+        Some(token) => write_atomic(path, format!("{token}\n").as_bytes()),
+        None => write_checkpoint(path, last),
+    }
 }
 
 pub fn write_checkpoint(path: &std::path::Path, sequence: u64) -> std::io::Result<()> {

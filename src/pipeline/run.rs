@@ -37,6 +37,10 @@ pub struct Pipeline {
     stop: StopFlag,
     producer: Option<ProducerHandle>,
     stages: Vec<JoinHandle<()>>,
+    /// The anomaly stream's consumers (tail, alerts), stopped after the detector has written
+    /// its last scores.
+    downstream_stop: StopFlag,
+    downstream: Vec<JoinHandle<()>>,
     /// Kept to wake the stages' readers when stopping.
     streams: Arc<dyn Streams>,
 }
@@ -54,21 +58,23 @@ impl Pipeline {
     ) -> std::io::Result<Pipeline> {
         let stop = StopFlag::default();
         let producer_stop = StopFlag::default();
+        let downstream_stop = StopFlag::default();
         let mut stages = Vec::new();
+        let mut downstream = Vec::new();
         if let Some(from) = settings.tail {
-            stages.push(super::tail::spawn(
+            downstream.push(super::tail::spawn(
                 streams.clone(),
                 from,
                 report.clone(),
-                stop.clone(),
+                downstream_stop.clone(),
             )?);
         }
         if let Some(s) = settings.alerts {
-            stages.push(super::alerts::spawn(
+            downstream.push(super::alerts::spawn(
                 streams.clone(),
                 s,
                 report.clone(),
-                stop.clone(),
+                downstream_stop.clone(),
             )?);
         }
         if let Some(s) = settings.scoring {
@@ -113,6 +119,8 @@ impl Pipeline {
             stop,
             producer,
             stages,
+            downstream_stop,
+            downstream,
             streams,
         })
     }
@@ -128,8 +136,9 @@ impl Pipeline {
             .is_none_or(ProducerHandle::is_finished)
     }
 
-    /// Stops the producer, then lets the other stages drain the streams, flush the lake
-    /// buffer and save the model before they stop.
+    /// Stops the producer; then lets the detector and delivery drain the readings stream,
+    /// flush the lake buffer and save the model; then lets alerts and the tail drain the
+    /// anomaly stream, so the last scores still raise their alerts.
     pub fn shutdown(mut self) {
         self.producer_stop.stop();
         if let Some(p) = self.producer.take() {
@@ -138,6 +147,11 @@ impl Pipeline {
         self.stop.stop();
         self.streams.wake_readers();
         for t in self.stages.drain(..) {
+            let _ = t.join();
+        }
+        self.downstream_stop.stop();
+        self.streams.wake_readers();
+        for t in self.downstream.drain(..) {
             let _ = t.join();
         }
     }

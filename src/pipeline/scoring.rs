@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use super::{
     Event, PipelineError, Reporter, ScoringProgress, Stage, StageState, Stall, StartAt, StopFlag,
-    StreamRole, Streams, put_all, read_checkpoint, spawn_stage, write_checkpoint,
+    StreamReader, StreamRole, Streams, put_all, resume_from, save_position, spawn_stage,
 };
 use crate::detector::{Detector, DetectorParams};
 use crate::records::Reading;
@@ -64,6 +64,7 @@ pub fn restore(s: &ScoringSettings, report: &Reporter) -> Result<(Detector, bool
 fn save(
     s: &ScoringSettings,
     detector: &Detector,
+    reader: &dyn StreamReader,
     position: Option<u64>,
 ) -> Result<(), PipelineError> {
     if let Some(dir) = s.snapshot.parent() {
@@ -74,7 +75,7 @@ fn save(
         PipelineError::Stream(format!("save model snapshot {}: {e}", s.snapshot.display()))
     })?;
     if let Some(seq) = position {
-        write_checkpoint(&s.checkpoint, seq)
+        save_position(&s.checkpoint, reader, seq)
             .map_err(|e| PipelineError::io(format!("checkpoint {}", s.checkpoint.display()), e))?;
     }
     Ok(())
@@ -87,10 +88,10 @@ fn run(
     stop: &StopFlag,
 ) -> Result<(), PipelineError> {
     let (mut detector, restored) = restore(s, report)?;
-    let checkpoint = read_checkpoint(&s.checkpoint);
-    let from = match checkpoint {
-        Some(seq) => StartAt::AfterSequence(seq),
-        None => StartAt::TrimHorizon,
+    let from = resume_from(&s.checkpoint).unwrap_or(StartAt::TrimHorizon);
+    let checkpoint = match from {
+        StartAt::AfterSequence(seq) => Some(seq),
+        _ => None,
     };
     let mut reader = streams.reader(StreamRole::Readings, from.clone())?;
     let writer = streams.writer(StreamRole::Anomalies)?;
@@ -99,6 +100,7 @@ fn run(
         if restored { "restored" } else { "fresh" },
         match from {
             StartAt::AfterSequence(seq) => format!(", after record {seq}"),
+            StartAt::Resume(_) => ", from its checkpoint".to_string(),
             _ => String::new(),
         }
     );
@@ -116,10 +118,16 @@ fn run(
     let mut reported_at: Option<Instant> = None;
     let mut reported: Option<ScoringProgress> = None;
     let mut dirty = false;
+    let mut stop_seen: Option<Instant> = None;
     loop {
         let stopping = stop.is_stopped();
+        if stopping && stop_seen.is_none() {
+            stop_seen = Some(Instant::now());
+        }
         let batch = super::next_batch(reader.as_mut(), 500, Stage::Scoring, report)?;
-        let empty = batch.is_empty();
+        // Empty and nothing more to read now (a Kinesis reader may return nothing while it
+        // waits for a shard's next read).
+        let empty = batch.is_empty() && reader.caught_up();
         let mut out = Vec::with_capacity(batch.len());
         for r in &batch {
             match Reading::decode(&r.data) {
@@ -155,15 +163,19 @@ fn run(
                 reported_at = Some(Instant::now());
             }
         }
-        if dirty && (saved_at.elapsed() >= s.snapshot_interval || (stopping && empty)) {
-            stall.retry(stop, || save(s, &detector, position))?;
+        // Stopping: drain what is on the stream, but not forever (other producers may keep
+        // writing); the checkpoint says where the next start goes on.
+        let finish =
+            stopping && (empty || stop_seen.is_some_and(|t| t.elapsed() >= super::DRAIN_LIMIT));
+        if dirty && (saved_at.elapsed() >= s.snapshot_interval || finish) {
+            stall.retry(stop, || save(s, &detector, reader.as_ref(), position))?;
             saved_at = Instant::now();
             dirty = false;
         }
-        if stopping && empty {
+        if finish {
             break;
         }
-        if empty {
+        if batch.is_empty() {
             reader.wait_for_more(super::IDLE_WAIT);
         }
     }

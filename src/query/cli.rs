@@ -1,4 +1,5 @@
-//! `iotaa query`: one query over the local lake, printed to stdout, summary on stderr.
+//! `iotaa query`: one query over the local lake (or on Athena with the aws backend), printed
+//! to stdout, summary on stderr.
 
 use std::io::{IsTerminal, Read, Write};
 use std::path::{Path, PathBuf};
@@ -54,6 +55,9 @@ pub fn command(
     format: Format,
 ) -> Result<ExitCode> {
     let sql = read_sql(loaded, sql, file).wrap_err("query")?;
+    if loaded.config.backend == crate::config::Backend::Aws {
+        return on_athena(loaded, &sql, max_rows, format);
+    }
     let engine = QueryEngine::for_config(loaded).map_err(|e| eyre!("query: {e}"))?;
     let max_rows = max_rows.map_or(engine.options().max_rows, |m| m as usize);
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -64,6 +68,35 @@ pub fn command(
     let result = runtime.block_on(engine.run_with_max_rows(&sql, max_rows));
     // Scan threads end on their own once the stream is gone; do not wait for stragglers.
     runtime.shutdown_background();
+    print(result, format)
+}
+
+/// `iotaa query` with the aws backend: Athena in the stack's workgroup. Ctrl-C stops the
+/// query in Athena (StopQueryExecution).
+fn on_athena(
+    loaded: &Loaded,
+    sql: &str,
+    max_rows: Option<u32>,
+    format: Format,
+) -> Result<ExitCode> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .wrap_err("query: cannot start the runtime")?;
+    let deployed = runtime.block_on(crate::backend::aws::deployed_stack(loaded))?;
+    let athena = crate::backend::athena::Athena::new(&deployed)?;
+    let max_rows = max_rows.map_or(loaded.config.query.max_rows as usize, |m| m as usize);
+    let cancel = crate::commands::stop_on_signal();
+    let result = runtime.block_on(athena.run(sql, max_rows, &cancel));
+    print(result, format)
+}
+
+/// Prints a result (or its one-line error) and the summary line.
+fn print(
+    result: Result<super::QueryOutput, super::QueryError>,
+    format: Format,
+) -> Result<ExitCode> {
     let output = match result {
         Ok(output) => output,
         Err(e) => {

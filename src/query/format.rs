@@ -184,6 +184,16 @@ pub fn format_summary(output: &QueryOutput) -> String {
         (true, None) => s.push_str(" (more rows were dropped: max rows reached)"),
         _ => {}
     }
+    if let Some(id) = &output.execution_id {
+        let _ = write!(
+            s,
+            " · {} scanned · {:.3} s · Athena cost ≈ ${:.6} · query {id}",
+            human_bytes(output.bytes_scanned),
+            output.elapsed.as_secs_f64(),
+            output.cost_usd()
+        );
+        return s;
+    }
     let _ = write!(
         s,
         " · {} scanned in {} · {} skipped · {:.3} s · Athena cost ≈ ${:.6}",
@@ -227,6 +237,7 @@ mod tests {
             bytes_scanned: 2048,
             files_scanned: 1,
             malformed_lines: 0,
+            execution_id: None,
             elapsed: Duration::from_millis(12),
         }
     }

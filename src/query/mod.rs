@@ -120,6 +120,9 @@ pub struct QueryOutput {
     /// Lines skipped because they are not readings.
     pub malformed_lines: u64,
     pub elapsed: Duration,
+    /// Athena's QueryExecutionId when the query ran on AWS (`None` on the embedded engine,
+    /// whose `files_scanned` and `malformed_lines` Athena does not report).
+    pub execution_id: Option<String>,
 }
 
 /// Athena's price: $5 per TB scanned.
@@ -439,6 +442,7 @@ async fn execute(
         bytes_scanned: counters.bytes.load(Relaxed),
         files_scanned: counters.files.load(Relaxed),
         malformed_lines: counters.malformed.load(Relaxed),
+        execution_id: None,
         elapsed,
     })
 }
@@ -585,6 +589,7 @@ fn describe_output(schema: &Schema, elapsed: Duration) -> QueryOutput {
         bytes_scanned: 0,
         files_scanned: 0,
         malformed_lines: 0,
+        execution_id: None,
         elapsed,
     }
 }
@@ -825,6 +830,7 @@ mod tests {
             bytes_scanned: bytes,
             files_scanned: 0,
             malformed_lines: 0,
+            execution_id: None,
             elapsed: Duration::ZERO,
         };
         assert_eq!(out(0).cost_usd(), 0.0);

@@ -2,6 +2,8 @@
 //! its files directly (crash safety, disk full).
 #![allow(dead_code)] // each test binary uses a different part
 
+pub mod aws;
+
 use std::collections::HashMap;
 use std::io::Read;
 use std::path::{Path, PathBuf};

@@ -1,0 +1,911 @@
+//! The pipeline's streams on AWS: Kinesis data streams behind the same [`Streams`] traits as
+//! the local logs, so the producer, detector, alerts and tail stages run unchanged.
+//!
+//! - Writes are PutRecords, at most 500 records and 5 MiB a call; the entries a call reports
+//!   failed (throttled, internal error) come back in [`PutOutcome::failed`] and
+//!   [`crate::pipeline::put_all`] resends only those, with backoff and jitter.
+//! - A reader follows every shard of a stream: it lists the shards, reads each with GetRecords
+//!   no more than once per 200 ms while records come (Kinesis allows 5 calls a second per shard,
+//!   shared by every consumer) and once a second when the shard is idle, renews an expired
+//!   iterator from the last record it returned, backs off when throttled, and after a reshard
+//!   reads the child shards once their parents are finished (so each device's readings stay in
+//!   order).
+//! - A reader's position is a token with the last sequence number of every shard
+//!   ([`StreamReader::position`]); the detector checkpoints it like a local sequence number.
+//! - The numbers a reader gives its records ([`StreamRecord::sequence`]) count from 1 in that
+//!   reader: Kinesis sequence numbers are per shard and longer than 64 bits.
+//!
+//! The stages are threads; the SDK is async. Each call runs on a small tokio runtime owned by
+//! [`KinesisStreams`] (`block_on` from the stage's thread).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::{Duration, Instant};
+
+use aws_sdk_kinesis::Client;
+use aws_sdk_kinesis::error::ProvideErrorMetadata;
+use aws_sdk_kinesis::primitives::{Blob, DateTime};
+use aws_sdk_kinesis::types::{PutRecordsRequestEntry, ShardIteratorType};
+use tokio::runtime::Handle;
+
+use crate::pipeline::{
+    PipelineError, PutOutcome, StartAt, StreamReader, StreamRecord, StreamRole, StreamWriter,
+    Streams,
+};
+
+/// PutRecords limits: records and bytes (data plus partition keys) per call.
+pub const PUT_MAX_RECORDS: usize = 500;
+pub const PUT_MAX_BYTES: usize = 5 * 1024 * 1024;
+/// GetRecords: at most 10,000 records a call.
+const GET_MAX_RECORDS: usize = 10_000;
+/// The least time between two GetRecords on one shard while it has records (5 a second).
+pub const BUSY_POLL: Duration = Duration::from_millis(200);
+/// The time between two GetRecords on an idle shard: leaves most of the shard's 5 reads a
+/// second to the other consumers (Firehose, the alert function, other tails).
+pub const IDLE_POLL: Duration = Duration::from_secs(1);
+/// How often a reader lists the shards again, to find shards added by a reshard that it has not
+/// reached through a closed parent.
+const RELIST_EVERY: Duration = Duration::from_secs(30);
+
+/// An SDK error as one line: the service's code and message, or the error chain.
+pub fn sdk_error<E>(what: &str, e: &aws_sdk_kinesis::error::SdkError<E>) -> PipelineError
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+{
+    PipelineError::Stream(format!("{what}: {}", super::aws::error_line(e)))
+}
+
+/// The error code of a service error (`ProvisionedThroughputExceededException`, …), if any.
+fn code<E: ProvideErrorMetadata>(e: &aws_sdk_kinesis::error::SdkError<E>) -> Option<&str> {
+    e.as_service_error().and_then(ProvideErrorMetadata::code)
+}
+
+/// Wakes readers waiting in [`StreamReader::wait_for_more`] (shutdown).
+#[derive(Default)]
+struct Waker {
+    generation: Mutex<u64>,
+    changed: Condvar,
+}
+
+impl Waker {
+    fn wake(&self) {
+        if let Ok(mut g) = self.generation.lock() {
+            *g += 1;
+        }
+        self.changed.notify_all();
+    }
+
+    fn current(&self) -> u64 {
+        self.generation.lock().map(|g| *g).unwrap_or(0)
+    }
+
+    /// Waits until woken after `seen` or `timeout` passes.
+    fn wait(&self, seen: u64, timeout: Duration) {
+        let Ok(g) = self.generation.lock() else {
+            return;
+        };
+        let _ = self.changed.wait_timeout_while(g, timeout, |g| *g == seen);
+    }
+}
+
+/// The readings and anomaly streams of a deployed stack.
+pub struct KinesisStreams {
+    client: Client,
+    runtime: Handle,
+    readings: String,
+    anomalies: String,
+    waker: Arc<Waker>,
+}
+
+impl KinesisStreams {
+    /// Streams named `readings` and `anomalies` (from the stack's outputs); calls run on
+    /// `runtime`.
+    pub fn new(client: Client, runtime: Handle, readings: String, anomalies: String) -> Self {
+        KinesisStreams {
+            client,
+            runtime,
+            readings,
+            anomalies,
+            waker: Arc::default(),
+        }
+    }
+
+    fn name(&self, role: StreamRole) -> &str {
+        match role {
+            StreamRole::Readings => &self.readings,
+            StreamRole::Anomalies => &self.anomalies,
+        }
+    }
+
+    /// A writer on `role`'s stream, as its concrete type (the Firehose tee wraps it).
+    pub fn kinesis_writer(&self, role: StreamRole) -> KinesisWriter {
+        KinesisWriter {
+            client: self.client.clone(),
+            runtime: self.runtime.clone(),
+            stream: self.name(role).to_string(),
+        }
+    }
+
+    /// A reader on `role`'s stream from `from`.
+    pub fn kinesis_reader(&self, role: StreamRole, from: StartAt) -> KinesisReader {
+        KinesisReader::new(
+            self.client.clone(),
+            self.runtime.clone(),
+            self.name(role).to_string(),
+            from,
+            self.waker.clone(),
+        )
+    }
+}
+
+impl Streams for KinesisStreams {
+    fn writer(&self, role: StreamRole) -> Result<Arc<dyn StreamWriter>, PipelineError> {
+        Ok(Arc::new(self.kinesis_writer(role)))
+    }
+
+    fn reader(
+        &self,
+        role: StreamRole,
+        from: StartAt,
+    ) -> Result<Box<dyn StreamReader>, PipelineError> {
+        if let StartAt::AfterSequence(n) = from {
+            return Err(PipelineError::Stream(format!(
+                "stream {}: position {n} is a local stream's record number, not a Kinesis position",
+                self.name(role)
+            )));
+        }
+        Ok(Box::new(self.kinesis_reader(role, from)))
+    }
+
+    /// Kinesis has no stream-wide record numbers: lag is not known this way.
+    fn last_sequence(&self, _role: StreamRole) -> Option<u64> {
+        None
+    }
+
+    fn wake_readers(&self) {
+        self.waker.wake();
+    }
+}
+
+/// PutRecords on one stream.
+#[derive(Clone)]
+pub struct KinesisWriter {
+    client: Client,
+    runtime: Handle,
+    stream: String,
+}
+
+/// Splits `records` into runs that fit one call: at most `max_records` and `max_bytes` (data
+/// plus key). A record larger than `max_bytes` alone gets a call of its own (the service
+/// refuses it, and says why).
+pub fn chunks(
+    records: &[(String, Vec<u8>)],
+    max_records: usize,
+    max_bytes: usize,
+) -> Vec<std::ops::Range<usize>> {
+    let mut out = Vec::new();
+    let mut start = 0;
+    let mut bytes = 0;
+    for (i, (key, data)) in records.iter().enumerate() {
+        let size = key.len() + data.len();
+        if i > start && (i - start == max_records || bytes + size > max_bytes) {
+            out.push(start..i);
+            start = i;
+            bytes = 0;
+        }
+        bytes += size;
+    }
+    if start < records.len() {
+        out.push(start..records.len());
+    }
+    out
+}
+
+impl KinesisWriter {
+    async fn put_chunk(&self, records: &[(String, Vec<u8>)]) -> Result<Vec<usize>, PipelineError> {
+        let entries = records
+            .iter()
+            .map(|(key, data)| {
+                PutRecordsRequestEntry::builder()
+                    .partition_key(key)
+                    .data(Blob::new(data.clone()))
+                    .build()
+                    .map_err(|e| PipelineError::Stream(format!("put record: {e}")))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let out = self
+            .client
+            .put_records()
+            .stream_name(&self.stream)
+            .set_records(Some(entries))
+            .send()
+            .await
+            .map_err(|e| sdk_error(&format!("PutRecords to {}", self.stream), &e))?;
+        if out.failed_record_count().unwrap_or(0) == 0 {
+            return Ok(Vec::new());
+        }
+        let results = out.records();
+        if results.len() != records.len() {
+            // A response that does not say which entries failed: resend them all.
+            return Ok((0..records.len()).collect());
+        }
+        Ok(results
+            .iter()
+            .enumerate()
+            .filter(|(_, r)| r.error_code().is_some())
+            .map(|(i, _)| i)
+            .collect())
+    }
+}
+
+impl StreamWriter for KinesisWriter {
+    fn put(&self, records: &[(String, Vec<u8>)]) -> Result<PutOutcome, PipelineError> {
+        let runs = chunks(records, PUT_MAX_RECORDS, PUT_MAX_BYTES);
+        let mut failed = Vec::new();
+        for (n, run) in runs.iter().enumerate() {
+            match self.runtime.block_on(self.put_chunk(&records[run.clone()])) {
+                Ok(f) => failed.extend(f.into_iter().map(|i| run.start + i)),
+                // Nothing was stored yet: the whole batch failed.
+                Err(e) if n == 0 => return Err(e),
+                // Earlier calls stored their records: only this run and the rest are to resend.
+                Err(e) => {
+                    tracing::warn!("{e}");
+                    failed.extend(run.start..records.len());
+                    break;
+                }
+            }
+        }
+        Ok(PutOutcome { failed })
+    }
+}
+
+/// One shard as a reader follows it.
+#[derive(Debug)]
+struct ShardCursor {
+    id: String,
+    parents: Vec<String>,
+    /// Where to start when there is no iterator and no record read yet.
+    start: StartAt,
+    iterator: Option<String>,
+    /// The last record's sequence number read from this shard.
+    last: Option<String>,
+    /// Not before this instant (the per-shard read rate, throttling backoff).
+    next_read: Instant,
+    throttled: u32,
+    /// The last GetRecords returned nothing and the shard is not behind: read to its tip.
+    drained: bool,
+}
+
+/// Reads every shard of one stream (see the module docs).
+pub struct KinesisReader {
+    client: Client,
+    runtime: Handle,
+    stream: String,
+    from: StartAt,
+    /// From a checkpoint: the last sequence number read per shard, and finished shards.
+    resume: BTreeMap<String, String>,
+    shards: Vec<ShardCursor>,
+    /// Shards read to their end (closed by a reshard).
+    finished: BTreeSet<String>,
+    listed_at: Option<Instant>,
+    /// List the shards again before the next read.
+    relist: bool,
+    counter: u64,
+    waker: Arc<Waker>,
+    turn: usize,
+}
+
+/// What a finished shard is recorded as in a position token.
+const FINISHED: &str = "finished";
+
+impl KinesisReader {
+    fn new(
+        client: Client,
+        runtime: Handle,
+        stream: String,
+        from: StartAt,
+        waker: Arc<Waker>,
+    ) -> Self {
+        let (from, resume) = match from {
+            StartAt::Resume(token) => (
+                StartAt::TrimHorizon,
+                serde_json::from_str::<BTreeMap<String, String>>(&token).unwrap_or_default(),
+            ),
+            other => (other, BTreeMap::new()),
+        };
+        let finished = resume
+            .iter()
+            .filter(|(_, v)| v.as_str() == FINISHED)
+            .map(|(k, _)| k.clone())
+            .collect();
+        KinesisReader {
+            client,
+            runtime,
+            stream,
+            from,
+            resume,
+            shards: Vec::new(),
+            finished,
+            listed_at: None,
+            relist: false,
+            counter: 0,
+            waker,
+            turn: 0,
+        }
+    }
+
+    /// Lists the shards and follows the ones not known yet. A shard from a checkpoint resumes
+    /// after its last record; other shards start at the reader's start, except shards created
+    /// after the reader started (children of a reshard), which are read from their beginning.
+    fn list(&mut self) -> Result<(), PipelineError> {
+        let mut listed = Vec::new();
+        let mut token: Option<String> = None;
+        loop {
+            let request = match &token {
+                Some(t) => self.client.list_shards().next_token(t),
+                None => self.client.list_shards().stream_name(&self.stream),
+            };
+            let out = self
+                .runtime
+                .block_on(request.send())
+                .map_err(|e| sdk_error(&format!("ListShards of {}", self.stream), &e))?;
+            for s in out.shards() {
+                let parents = [s.parent_shard_id(), s.adjacent_parent_shard_id()]
+                    .into_iter()
+                    .flatten()
+                    .map(str::to_string)
+                    .collect();
+                listed.push((s.shard_id().to_string(), parents));
+            }
+            token = out.next_token().map(str::to_string);
+            if token.is_none() {
+                break;
+            }
+        }
+        let first = self.listed_at.is_none();
+        for (id, parents) in listed {
+            if self.finished.contains(&id) || self.shards.iter().any(|c| c.id == id) {
+                continue;
+            }
+            self.add(id, parents, first);
+        }
+        self.listed_at = Some(Instant::now());
+        Ok(())
+    }
+
+    fn add(&mut self, id: String, parents: Vec<String>, at_start: bool) {
+        let start = if let Some(seq) = self.resume.get(&id) {
+            StartAt::Resume(seq.clone())
+        } else if at_start || self.from == StartAt::TrimHorizon {
+            self.from.clone()
+        } else {
+            StartAt::TrimHorizon
+        };
+        self.shards.push(ShardCursor {
+            id,
+            parents,
+            start,
+            iterator: None,
+            last: None,
+            next_read: Instant::now(),
+            throttled: 0,
+            drained: false,
+        });
+    }
+
+    /// A shard may be read once the shards it was split or merged from are finished (or have
+    /// aged out of the stream).
+    fn ready(&self, c: &ShardCursor) -> bool {
+        c.parents
+            .iter()
+            .all(|p| self.finished.contains(p) || !self.shards.iter().any(|s| &s.id == p))
+    }
+
+    async fn iterator(
+        client: &Client,
+        stream: &str,
+        c: &ShardCursor,
+    ) -> Result<Option<String>, PipelineError> {
+        let r = client
+            .get_shard_iterator()
+            .stream_name(stream)
+            .shard_id(&c.id);
+        let r = match (&c.last, &c.start) {
+            (Some(seq), _) | (None, StartAt::Resume(seq)) => r
+                .shard_iterator_type(ShardIteratorType::AfterSequenceNumber)
+                .starting_sequence_number(seq),
+            (None, StartAt::TrimHorizon) => r.shard_iterator_type(ShardIteratorType::TrimHorizon),
+            (None, StartAt::Latest) => r.shard_iterator_type(ShardIteratorType::Latest),
+            (None, StartAt::AtTimestamp(ms)) => r
+                .shard_iterator_type(ShardIteratorType::AtTimestamp)
+                .timestamp(DateTime::from_millis(*ms)),
+            (None, StartAt::AfterSequence(_)) => {
+                r.shard_iterator_type(ShardIteratorType::TrimHorizon)
+            }
+        };
+        match r.send().await {
+            Ok(out) => Ok(out.shard_iterator().map(str::to_string)),
+            Err(e) if code(&e) == Some("ProvisionedThroughputExceededException") => Ok(None),
+            Err(e) => Err(sdk_error(
+                &format!("GetShardIterator {} {}", stream, c.id),
+                &e,
+            )),
+        }
+    }
+
+    /// One GetRecords on shard `i`, appending to `out`.
+    fn read_shard(
+        &mut self,
+        i: usize,
+        max: usize,
+        out: &mut Vec<StreamRecord>,
+    ) -> Result<(), PipelineError> {
+        let client = self.client.clone();
+        let stream = self.stream.clone();
+        let now = Instant::now();
+        let c = &mut self.shards[i];
+        if c.iterator.is_none() {
+            c.iterator = self.runtime.block_on(Self::iterator(&client, &stream, c))?;
+            if c.iterator.is_none() {
+                // Throttled, or a shard that has no iterator to give: try again later.
+                c.next_read = now + IDLE_POLL;
+                return Ok(());
+            }
+        }
+        let iterator = c.iterator.clone().unwrap_or_default();
+        let result = self.runtime.block_on(
+            client
+                .get_records()
+                .shard_iterator(iterator)
+                .limit(max.clamp(1, GET_MAX_RECORDS) as i32)
+                .send(),
+        );
+        let got = match result {
+            Ok(got) => got,
+            Err(e) => {
+                c.drained = false;
+                match code(&e) {
+                    Some("ExpiredIteratorException") => {
+                        // Renewed from the last record returned (or the start).
+                        c.iterator = None;
+                        c.next_read = now;
+                    }
+                    Some("ProvisionedThroughputExceededException")
+                    | Some("LimitExceededException") => {
+                        c.throttled = c.throttled.saturating_add(1);
+                        c.next_read = now + crate::pipeline::backoff(c.throttled).max(BUSY_POLL);
+                        tracing::info!("GetRecords {} {}: throttled", stream, c.id);
+                    }
+                    _ => {
+                        c.next_read = now + IDLE_POLL;
+                        return Err(sdk_error(&format!("GetRecords {} {}", stream, c.id), &e));
+                    }
+                }
+                return Ok(());
+            }
+        };
+        c.throttled = 0;
+        let records = got.records();
+        for r in records {
+            self.counter += 1;
+            out.push(StreamRecord {
+                sequence: self.counter,
+                arrival_ms: r
+                    .approximate_arrival_timestamp()
+                    .and_then(|t| t.to_millis().ok())
+                    .unwrap_or(0),
+                data: r.data().as_ref().to_vec(),
+            });
+            c.last = Some(r.sequence_number().to_string());
+        }
+        let behind = got.millis_behind_latest().unwrap_or(0);
+        c.drained = records.is_empty() && behind == 0;
+        c.next_read = now
+            + if records.is_empty() && behind == 0 {
+                IDLE_POLL
+            } else {
+                BUSY_POLL
+            };
+        match got.next_shard_iterator() {
+            Some(next) => c.iterator = Some(next.to_string()),
+            None => {
+                // Closed by a reshard and read to its end: follow its children.
+                let id = c.id.clone();
+                let children: Vec<(String, Vec<String>)> = got
+                    .child_shards()
+                    .iter()
+                    .map(|s| (s.shard_id().to_string(), s.parent_shards().to_vec()))
+                    .collect();
+                self.shards.remove(i);
+                self.finished.insert(id);
+                for (child, parents) in children {
+                    if !self.finished.contains(&child) && !self.shards.iter().any(|s| s.id == child)
+                    {
+                        self.add(child, parents, false);
+                    }
+                }
+                if got.child_shards().is_empty() {
+                    // No child list in the response: find the children by listing.
+                    self.relist = true;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+impl StreamReader for KinesisReader {
+    fn next_batch(&mut self, max: usize) -> Result<Vec<StreamRecord>, PipelineError> {
+        if self.relist || self.listed_at.is_none_or(|t| t.elapsed() >= RELIST_EVERY) {
+            self.list()?;
+            self.relist = false;
+        }
+        let mut out = Vec::new();
+        let n = self.shards.len();
+        let start = self.turn;
+        self.turn = self.turn.wrapping_add(1);
+        // Each ready shard at most once per call, starting at a different shard each time.
+        let ids: Vec<String> = (0..n)
+            .map(|k| self.shards[(start + k) % n].id.clone())
+            .collect();
+        for id in ids {
+            if out.len() >= max {
+                break;
+            }
+            let Some(i) = self.shards.iter().position(|c| c.id == id) else {
+                continue;
+            };
+            if self.shards[i].next_read > Instant::now() || !self.ready(&self.shards[i]) {
+                continue;
+            }
+            self.read_shard(i, max - out.len(), &mut out)?;
+        }
+        Ok(out)
+    }
+
+    fn wait_for_more(&mut self, timeout: Duration) -> bool {
+        let seen = self.waker.current();
+        let now = Instant::now();
+        let due = self
+            .shards
+            .iter()
+            .filter(|c| self.ready(c))
+            .map(|c| c.next_read.saturating_duration_since(now))
+            .min()
+            .unwrap_or(timeout)
+            .min(timeout);
+        if !due.is_zero() {
+            self.waker.wait(seen, due);
+        }
+        true
+    }
+
+    /// Every shard this reader can read now has been read to its tip. A child waiting for its
+    /// parent does not count: the parent, once read to its end, makes it readable (and not
+    /// drained) in the same call.
+    fn caught_up(&self) -> bool {
+        self.listed_at.is_some()
+            && self
+                .shards
+                .iter()
+                .filter(|c| self.ready(c))
+                .all(|c| c.drained)
+    }
+
+    /// Every shard's last sequence number read, and the finished shards, as JSON.
+    fn position(&self) -> Option<String> {
+        let mut map: BTreeMap<String, String> = self
+            .finished
+            .iter()
+            .map(|id| (id.clone(), FINISHED.to_string()))
+            .collect();
+        for c in &self.shards {
+            let seq = c.last.clone().or_else(|| match &c.start {
+                StartAt::Resume(seq) => Some(seq.clone()),
+                _ => None,
+            });
+            if let Some(seq) = seq {
+                map.insert(c.id.clone(), seq);
+            }
+        }
+        serde_json::to_string(&map).ok()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn recs(sizes: &[usize]) -> Vec<(String, Vec<u8>)> {
+        sizes
+            .iter()
+            .map(|&n| ("k".to_string(), vec![b'x'; n]))
+            .collect()
+    }
+
+    #[test]
+    fn chunks_respect_the_record_and_byte_limits() {
+        assert!(chunks(&[], 500, 100).is_empty());
+        assert_eq!(
+            chunks(&recs(&[9; 1_200]), 500, 1 << 20),
+            vec![0..500, 500..1_000, 1_000..1_200]
+        );
+        // 10 bytes each with the key: 3 fit in 30 bytes.
+        assert_eq!(chunks(&recs(&[9; 7]), 500, 30), vec![0..3, 3..6, 6..7]);
+        // A record over the limit goes alone; its neighbours are not held back.
+        assert_eq!(chunks(&recs(&[1, 100, 1]), 500, 30), vec![0..1, 1..2, 2..3]);
+    }
+
+    /// A fake Kinesis for the reader's reshard logic, which moto cannot exercise (its
+    /// UpdateShardCount keeps writing to the closed parent and never ends it). Shards as real
+    /// Kinesis has them after a split: the parent closed, read to its end it returns no next
+    /// iterator and names its children. Every `expire_every`-th GetRecords fails with
+    /// ExpiredIteratorException.
+    struct FakeKinesis {
+        shards: Vec<FakeShard>,
+        gets: u64,
+        expire_every: u64,
+    }
+
+    struct FakeShard {
+        id: &'static str,
+        parents: Vec<&'static str>,
+        records: Vec<String>,
+        closed: bool,
+        children: Vec<&'static str>,
+    }
+
+    fn base64(bytes: &[u8]) -> String {
+        const A: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+        let mut out = String::new();
+        for c in bytes.chunks(3) {
+            let n = (u32::from(c[0]) << 16)
+                | (u32::from(*c.get(1).unwrap_or(&0)) << 8)
+                | u32::from(*c.get(2).unwrap_or(&0));
+            for k in 0..4 {
+                if k <= c.len() {
+                    out.push(A[(n >> (18 - 6 * k) & 63) as usize] as char);
+                } else {
+                    out.push('=');
+                }
+            }
+        }
+        out
+    }
+
+    impl FakeKinesis {
+        fn shard(&self, id: &str) -> &FakeShard {
+            self.shards
+                .iter()
+                .find(|s| s.id == id)
+                .expect("known shard")
+        }
+
+        fn answer(&mut self, target: &str, body: &serde_json::Value) -> (u16, serde_json::Value) {
+            use serde_json::json;
+            match target {
+                "ListShards" => (
+                    200,
+                    json!({"Shards": self.shards.iter().map(|s| {
+                        let mut v = json!({"ShardId": s.id, "HashKeyRange": {"StartingHashKey": "0", "EndingHashKey": "1"},
+                            "SequenceNumberRange": {"StartingSequenceNumber": "0"}});
+                        if let Some(p) = s.parents.first() { v["ParentShardId"] = json!(p); }
+                        if let Some(p) = s.parents.get(1) { v["AdjacentParentShardId"] = json!(p); }
+                        v
+                    }).collect::<Vec<_>>()}),
+                ),
+                "GetShardIterator" => {
+                    let id = body["ShardId"].as_str().unwrap_or_default();
+                    let shard = self.shard(id);
+                    let at = match body["ShardIteratorType"].as_str() {
+                        Some("AFTER_SEQUENCE_NUMBER") => {
+                            let seq = body["StartingSequenceNumber"].as_str().unwrap_or_default();
+                            shard
+                                .records
+                                .iter()
+                                .position(|r| r == seq)
+                                .map_or(0, |i| i + 1)
+                        }
+                        Some("LATEST") => shard.records.len(),
+                        _ => 0,
+                    };
+                    (200, json!({"ShardIterator": format!("{id}@{at}")}))
+                }
+                "GetRecords" => {
+                    self.gets += 1;
+                    if self.expire_every > 0 && self.gets.is_multiple_of(self.expire_every) {
+                        return (
+                            400,
+                            json!({"__type": "ExpiredIteratorException", "message": "expired (fake)"}),
+                        );
+                    }
+                    let it = body["ShardIterator"].as_str().unwrap_or_default();
+                    let (id, at) = it.split_once('@').expect("an iterator we gave");
+                    let at: usize = at.parse().expect("iterator index");
+                    let limit = body["Limit"].as_u64().unwrap_or(10_000) as usize;
+                    let shard = self.shard(id);
+                    let end = (at + limit.min(2)).min(shard.records.len());
+                    let records: Vec<_> = shard.records[at..end]
+                        .iter()
+                        .map(|r| {
+                            json!({"SequenceNumber": r, "Data": base64(r.as_bytes()),
+                            "PartitionKey": "k", "ApproximateArrivalTimestamp": 1.7e9})
+                        })
+                        .collect();
+                    let behind = if end < shard.records.len() { 1_000 } else { 0 };
+                    let mut v = json!({"Records": records, "MillisBehindLatest": behind});
+                    if shard.closed && end == shard.records.len() {
+                        v["ChildShards"] = json!(
+                            shard
+                                .children
+                                .iter()
+                                .map(|c| json!({
+                            "ShardId": c, "ParentShards": [id],
+                            "HashKeyRange": {"StartingHashKey": "0", "EndingHashKey": "1"}}))
+                                .collect::<Vec<_>>()
+                        );
+                    } else {
+                        v["NextShardIterator"] = json!(format!("{id}@{end}"));
+                    }
+                    (200, v)
+                }
+                other => (
+                    400,
+                    json!({"__type": "InvalidArgumentException", "message": format!("fake: no {other}")}),
+                ),
+            }
+        }
+    }
+
+    /// Serves `fake` over HTTP/1.1 on 127.0.0.1; returns its URL.
+    fn serve(fake: Arc<Mutex<FakeKinesis>>) -> String {
+        use std::io::{BufRead, BufReader, Read, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        std::thread::spawn(move || {
+            for conn in listener.incoming().flatten() {
+                let fake = fake.clone();
+                std::thread::spawn(move || {
+                    let mut r = BufReader::new(conn.try_clone().unwrap());
+                    let mut w = conn;
+                    loop {
+                        let (mut target, mut len) = (String::new(), 0usize);
+                        let mut line = String::new();
+                        if r.read_line(&mut line).unwrap_or(0) == 0 {
+                            return;
+                        }
+                        loop {
+                            line.clear();
+                            r.read_line(&mut line).unwrap();
+                            let l = line.trim_end();
+                            if l.is_empty() {
+                                break;
+                            }
+                            let (k, v) = l.split_once(':').unwrap();
+                            match k.to_ascii_lowercase().as_str() {
+                                "x-amz-target" => {
+                                    target = v.trim().rsplit('.').next().unwrap().to_string();
+                                }
+                                "content-length" => len = v.trim().parse().unwrap(),
+                                _ => {}
+                            }
+                        }
+                        let mut body = vec![0; len];
+                        r.read_exact(&mut body).unwrap();
+                        let body: serde_json::Value = serde_json::from_slice(&body).unwrap();
+                        let (status, reply) = fake.lock().unwrap().answer(&target, &body);
+                        let reply = reply.to_string();
+                        let _ = write!(
+                            w,
+                            "HTTP/1.1 {status} X\r\nContent-Type: application/x-amz-json-1.1\r\nContent-Length: {}\r\n\r\n{reply}",
+                            reply.len()
+                        );
+                    }
+                });
+            }
+        });
+        url
+    }
+
+    fn reader_on(url: &str, runtime: &tokio::runtime::Runtime, from: StartAt) -> KinesisReader {
+        use aws_sdk_kinesis::config::{BehaviorVersion, Credentials, Region};
+        let conf = aws_sdk_kinesis::Config::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .region(Region::new("us-east-1"))
+            .endpoint_url(url)
+            .credentials_provider(Credentials::new("fake", "fake", None, None, "fake"))
+            .http_client(aws_smithy_http_client::Builder::new().build_http())
+            .build();
+        KinesisReader::new(
+            Client::from_conf(conf),
+            runtime.handle().clone(),
+            "fake".into(),
+            from,
+            Arc::default(),
+        )
+    }
+
+    /// Reads until caught up (waiting as the reader says), at most 200 rounds.
+    fn drain(reader: &mut KinesisReader) -> Vec<String> {
+        let mut got = Vec::new();
+        for _ in 0..200 {
+            let batch = reader.next_batch(500).expect("reads");
+            let empty = batch.is_empty();
+            got.extend(
+                batch
+                    .into_iter()
+                    .map(|r| String::from_utf8(r.data).unwrap()),
+            );
+            if empty && reader.caught_up() {
+                return got;
+            }
+            if empty {
+                reader.wait_for_more(Duration::from_secs(2));
+            }
+        }
+        panic!("not caught up after 200 rounds: {got:?}");
+    }
+
+    #[test]
+    fn after_a_split_the_parent_is_read_to_its_end_then_its_children_and_expired_iterators_are_renewed()
+     {
+        let fake = Arc::new(Mutex::new(FakeKinesis {
+            shards: vec![
+                FakeShard {
+                    id: "shard-0",
+                    parents: vec![],
+                    records: (1..=5).map(|i| format!("a{i}")).collect(),
+                    closed: true,
+                    children: vec!["shard-1", "shard-2"],
+                },
+                FakeShard {
+                    id: "shard-1",
+                    parents: vec!["shard-0"],
+                    records: (1..=3).map(|i| format!("b{i}")).collect(),
+                    closed: false,
+                    children: vec![],
+                },
+                FakeShard {
+                    id: "shard-2",
+                    parents: vec!["shard-0"],
+                    records: (1..=2).map(|i| format!("c{i}")).collect(),
+                    closed: false,
+                    children: vec![],
+                },
+            ],
+            gets: 0,
+            expire_every: 3,
+        }));
+        let url = serve(fake.clone());
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .unwrap();
+        let mut reader = reader_on(&url, &runtime, StartAt::TrimHorizon);
+        let got = drain(&mut reader);
+        // Everything once, the parent's records before any child's.
+        let mut sorted = got.clone();
+        sorted.sort();
+        assert_eq!(
+            sorted,
+            ["a1", "a2", "a3", "a4", "a5", "b1", "b2", "b3", "c1", "c2"]
+        );
+        assert_eq!(&got[..5], ["a1", "a2", "a3", "a4", "a5"]);
+        assert!(
+            fake.lock().unwrap().gets >= 9,
+            "expired iterators were injected"
+        );
+
+        // The position records the parent as finished and each child's last record; a reader
+        // resuming from it reads only what came after.
+        let token = reader.position().expect("a position");
+        let map: BTreeMap<String, String> = serde_json::from_str(&token).unwrap();
+        assert_eq!(map.get("shard-0").map(String::as_str), Some(FINISHED));
+        assert_eq!(map.get("shard-1").map(String::as_str), Some("b3"));
+        assert_eq!(map.get("shard-2").map(String::as_str), Some("c2"));
+        fake.lock().unwrap().shards[1].records.push("b4".into());
+        let mut resumed = reader_on(&url, &runtime, StartAt::Resume(token));
+        assert_eq!(drain(&mut resumed), ["b4"]);
+    }
+}
