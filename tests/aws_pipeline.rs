@@ -483,3 +483,107 @@ fn athena_queries_poll_page_past_1000_rows_report_cost_and_stop_when_cancelled()
         "aws_pipeline: Athena on moto: 2,500 rows in {pages} pages without the header row, cost from the statistics, --max-rows 1500 in 2 pages, Ctrl-C → StopQueryExecution"
     );
 }
+
+/// Keys of the objects in `bucket` on moto (S3 ListObjectsV2, path style; moto checks no
+/// signature).
+fn list_objects(moto: &str, bucket: &str) -> Vec<String> {
+    let mut reply = ureq::get(&format!("{moto}/{bucket}?list-type=2"))
+        .call()
+        .unwrap();
+    let xml = reply.body_mut().read_to_string().unwrap();
+    xml.split("<Key>")
+        .skip(1)
+        .filter_map(|s| s.split("</Key>").next())
+        .map(str::to_string)
+        .collect()
+}
+
+#[test]
+fn firehose_ingest_puts_record_batches_that_land_in_s3_and_scores_what_it_sent() {
+    let moto = endpoint();
+    let stack = stack_name("firehose");
+    let dir = workdir(
+        &stack,
+        &format!("endpoint_url = \"{moto}\"\ningest = \"firehose\"\n"),
+    );
+    let d = dir.path();
+    deploy(d);
+    // moto accepts but does not create the delivery stream: create it as the template does
+    // (DirectPut to the lake bucket, no prefix), under the name the stack outputs.
+    let delivery = output(d, "DeliveryStreamName");
+    let bucket = output(d, "BucketName");
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        use aws_sdk_firehose::types::{DeliveryStreamType, ExtendedS3DestinationConfiguration};
+        let conf = aws_sdk_firehose::Config::builder()
+            .behavior_version(aws_sdk_firehose::config::BehaviorVersion::latest())
+            .region(aws_sdk_firehose::config::Region::new("us-east-1"))
+            .endpoint_url(&moto)
+            .credentials_provider(aws_sdk_firehose::config::Credentials::new(
+                "testing", "testing", None, None, "test",
+            ))
+            .http_client(aws_smithy_http_client::Builder::new().build_http())
+            .build();
+        aws_sdk_firehose::Client::from_conf(conf)
+            .create_delivery_stream()
+            .delivery_stream_name(&delivery)
+            .delivery_stream_type(DeliveryStreamType::DirectPut)
+            .extended_s3_destination_configuration(
+                ExtendedS3DestinationConfiguration::builder()
+                    .role_arn("arn:aws:iam::123456789012:role/firehose")
+                    .bucket_arn(format!("arn:aws:s3:::{bucket}"))
+                    .build()
+                    .unwrap(),
+            )
+            .send()
+            .await
+            .unwrap();
+    });
+    let log = produce(d, 1_000, 100, "acks.log", "produce.err");
+    let (acked, lines, _) = acked_lines(&d.join("acks.log"));
+    assert_eq!(lines, 1_000, "{log}");
+
+    // The lake: objects in Firehose's key layout, holding every acknowledged reading.
+    let keys = list_objects(&moto, &bucket);
+    assert!(!keys.is_empty(), "no objects in {bucket}");
+    let mut lake = Vec::new();
+    for key in &keys {
+        let parts: Vec<&str> = key.split('/').collect();
+        assert_eq!(parts.len(), 5, "not YYYY/MM/DD/HH/name: {key}");
+        assert!(
+            parts[..4].iter().all(|p| p.chars().all(|c| c.is_ascii_digit())),
+            "{key}"
+        );
+        assert!(parts[4].starts_with(&format!("{delivery}-1-")), "{key}");
+        // As the account (moto reads the access key, not the signature): the bucket policy
+        // refuses anonymous reads.
+        let mut reply = ureq::get(&format!("{moto}/{bucket}/{key}"))
+            .header(
+                "Authorization",
+                "AWS4-HMAC-SHA256 Credential=testing/20261130/us-east-1/s3/aws4_request, SignedHeaders=host, Signature=0",
+            )
+            .call()
+            .unwrap();
+        lake.extend(reply.body_mut().read_to_vec().unwrap());
+    }
+    let (lines, torn) = common::split_lines(&lake);
+    assert!(torn.is_empty(), "an object ends without a newline");
+    let in_lake = common::aws::multiset(lines.into_iter());
+    for (line, n) in &acked {
+        assert!(
+            in_lake.get(line).copied().unwrap_or(0) >= *n,
+            "acknowledged but not in S3: {}",
+            String::from_utf8_lossy(line)
+        );
+    }
+
+    // The detector scored what this process sent (its local log of it) onto the anomaly
+    // stream.
+    assert!(log.contains("detector: stopped: 1000 readings scored"), "{log}");
+    let tail = Tail::start(d);
+    wait_for_all(d, &tail, &acked);
+    eprintln!(
+        "aws_pipeline: Firehose ingest: 1,000 readings in {} S3 objects in the Firehose key layout, all scored",
+        keys.len()
+    );
+}
