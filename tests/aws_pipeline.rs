@@ -551,7 +551,9 @@ fn firehose_ingest_puts_record_batches_that_land_in_s3_and_scores_what_it_sent()
         let parts: Vec<&str> = key.split('/').collect();
         assert_eq!(parts.len(), 5, "not YYYY/MM/DD/HH/name: {key}");
         assert!(
-            parts[..4].iter().all(|p| p.chars().all(|c| c.is_ascii_digit())),
+            parts[..4]
+                .iter()
+                .all(|p| p.chars().all(|c| c.is_ascii_digit())),
             "{key}"
         );
         assert!(parts[4].starts_with(&format!("{delivery}-1-")), "{key}");
@@ -579,7 +581,10 @@ fn firehose_ingest_puts_record_batches_that_land_in_s3_and_scores_what_it_sent()
 
     // The detector scored what this process sent (its local log of it) onto the anomaly
     // stream.
-    assert!(log.contains("detector: stopped: 1000 readings scored"), "{log}");
+    assert!(
+        log.contains("detector: stopped: 1000 readings scored"),
+        "{log}"
+    );
     let tail = Tail::start(d);
     wait_for_all(d, &tail, &acked);
     eprintln!(

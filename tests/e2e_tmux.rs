@@ -7,6 +7,8 @@
 //! the alternate screen. Waits poll the screen for a condition with a deadline; no fixed sleeps
 //! stand in for a condition.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -446,4 +448,38 @@ fn a_query_typed_in_the_query_pane_returns_rows() {
     );
     t.keys(&["q"]);
     assert_eq!(t.wait_exit(), 0);
+}
+
+/// The dashboard with `backend = "aws"` on moto: the Stack pane shows the CloudFormation stack
+/// and its resources, the producer writes Kinesis, the detector scores it, and `a` raises an
+/// alert read back from the anomaly stream.
+#[test]
+fn the_dashboard_on_aws_shows_the_stack_and_raises_an_alert_through_kinesis() {
+    use common::aws::{CREDS, endpoint, iotaa, stack_name, text, workdir};
+    let stack = stack_name("tui");
+    let dir = workdir(
+        &stack,
+        &format!("endpoint_url = \"{}\"\n[producer]\nrate = 20\n", endpoint()),
+    );
+    let d = dir.path();
+    let out = iotaa(d, &CREDS, &["stack", "deploy"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let home = d.display().to_string();
+    let mut env = CREDS.to_vec();
+    env.push(("HOME", &home));
+    env.push(("AWS_EC2_METADATA_DISABLED", "true"));
+    let t = Tmux::start(150, 45, d, &env, &[bin()]);
+    let screen = t.wait_for("the stack", |s| s.contains("CREATE_COMPLETE"));
+    assert!(screen.contains(&format!("stack {stack}")), "{screen}");
+    t.wait_for("warm scores", |s| {
+        s.contains("latest ") && s.contains("rec/s")
+    });
+    // moto does not create the delivery stream: the Throughput pane says what Firehose said.
+    t.wait_for("the Firehose status", |s| s.contains("delivery Firehose"));
+    t.keys(&["a"]);
+    t.wait_for("the alert", |s| s.contains("Anomaly Detected!"));
+    t.keys(&["q"]);
+    assert_eq!(t.wait_exit(), 0);
+    let log = std::fs::read_to_string(d.join("data/aws").join(&stack).join("alerts.log")).unwrap();
+    assert_eq!(log.lines().count(), 1, "{log}");
 }

@@ -458,12 +458,28 @@ impl App {
                 retries: c.retries,
                 delivery_lag_secs: p.delivery_lag_secs,
                 objects_delivered: p.objects,
+                delivery_note: self.delivery_note(),
                 history: p.history.iter().copied().collect(),
                 bin_label: "1 s".into(),
                 paused: c.paused,
             }),
             waiting_for: "Waiting for the producer: no readings sent yet.".into(),
         }
+    }
+
+    /// On AWS Firehose delivers: its status from the last stack snapshot.
+    fn delivery_note(&self) -> Option<String> {
+        if self.backend != Backend::Aws {
+            return None;
+        }
+        Some(match &self.cloud {
+            Some(Ok(snap)) => match &snap.firehose {
+                Some(f) => format!("Firehose {f}"),
+                None => "Firehose: the stack has no delivery stream output".into(),
+            },
+            Some(Err(_)) => "Firehose: status unknown (see the Stack pane)".into(),
+            None => "Firehose: status not read yet".into(),
+        })
     }
 
     fn scores_view(&self) -> ScoresView {
@@ -575,7 +591,6 @@ impl App {
             None => (self.backend.to_string(), Vec::new(), Vec::new()),
             Some(Err(e)) => (format!("aws: {e}"), Vec::new(), Vec::new()),
             Some(Ok(snap)) => {
-                // The stack's resources first, then the stages this process runs.
                 let mut rows: Vec<ResourceRow> = snap
                     .resources
                     .iter()
@@ -598,8 +613,8 @@ impl App {
                         detail: f.clone(),
                     });
                 }
-                rows.extend(resources.drain(1..).filter(|r| r.kind == "stage"));
-                resources.truncate(1);
+                // The config row, this process's stages (live), then the stack's resources.
+                resources.retain(|r| r.name == "config" || r.kind == "stage");
                 resources.extend(rows);
                 let status = if snap.reason.is_empty() {
                     snap.status.clone()

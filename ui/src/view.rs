@@ -124,6 +124,9 @@ pub struct ThroughputStats {
     /// Seconds between a reading's arrival and its delivery to the lake, if known.
     pub delivery_lag_secs: Option<f64>,
     pub objects_delivered: u64,
+    /// Set when another service delivers (AWS: Firehose's status); shown instead of the
+    /// objects and lag this process cannot see.
+    pub delivery_note: Option<String>,
     /// Records per second, one value per bin, oldest first.
     pub history: Vec<u64>,
     /// What one bin of `history` spans, for the axis label (e.g. `1 s`).

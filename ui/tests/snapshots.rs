@@ -106,6 +106,7 @@ fn live() -> DashboardView {
         retries: 2,
         delivery_lag_secs: Some(3.5),
         objects_delivered: 12,
+        delivery_note: None,
         history: (0..90).map(|i| 4 + (i % 3) as u64).collect(),
         bin_label: "1 s".into(),
         paused: false,

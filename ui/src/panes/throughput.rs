@@ -78,12 +78,15 @@ impl Widget for ThroughputPane<'_> {
                 label("  retries "),
                 Span::raw(human(s.retries as f64)),
             ]),
-            Line::from(vec![
-                label("delivered "),
-                Span::raw(format!("{} objects", human(s.objects_delivered as f64))),
-                label("  lag "),
-                Span::raw(lag),
-            ]),
+            match &s.delivery_note {
+                Some(note) => Line::from(vec![label("delivery "), Span::raw(note.clone())]),
+                None => Line::from(vec![
+                    label("delivered "),
+                    Span::raw(format!("{} objects", human(s.objects_delivered as f64))),
+                    label("  lag "),
+                    Span::raw(lag),
+                ]),
+            },
         ];
         let [text_area, chart_area, axis_area] = Layout::vertical([
             Constraint::Length(lines.len() as u16),
