@@ -55,6 +55,10 @@ pub enum Command {
         /// lake). Created if missing; a torn last line left by a killed run is cut off.
         #[arg(long, value_name = "FILE")]
         ack_log: Option<PathBuf>,
+        /// Run the producer alone: no detector, alerts or delivery in this process (to load a
+        /// stream, or to measure ingest: `bench/aws-vs-seed`).
+        #[arg(long)]
+        producer_only: bool,
     },
     /// Send one anomalous reading to the readings stream.
     Spike {

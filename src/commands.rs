@@ -156,6 +156,7 @@ pub fn produce(
     count: Option<u64>,
     duration: Option<Duration>,
     ack_log: Option<std::path::PathBuf>,
+    producer_only: bool,
 ) -> Result<ExitCode> {
     if let Some(path) = &ack_log {
         // Fail here, with one line, rather than in the producer thread.
@@ -200,11 +201,12 @@ pub fn produce(
     };
     // On AWS, Firehose delivers to the lake: the process runs the producer, the detector and
     // the alerts consumer (alerts.log, the webhook; the stack's function mails through SNS).
+    let consumers = !producer_only;
     let settings = PipelineSettings {
         producer: Some(producer),
-        delivery: (!on_aws).then(|| local::delivery_settings(layout, loaded)),
-        scoring: Some(local::scoring_settings(layout, loaded)),
-        alerts: Some(local::alert_settings(layout, loaded)),
+        delivery: (consumers && !on_aws).then(|| local::delivery_settings(layout, loaded)),
+        scoring: consumers.then(|| local::scoring_settings(layout, loaded)),
+        alerts: consumers.then(|| local::alert_settings(layout, loaded)),
         tail: None,
     };
     let stop = stop_on_signal();
@@ -227,9 +229,14 @@ pub fn produce(
     pipeline.shutdown();
     let c = last_counts.lock().ok().and_then(|c| *c).unwrap_or_default();
     let n = alerts.lock().map(|n| *n).unwrap_or(0);
+    let secs = started.elapsed().as_secs_f64();
     eprintln!(
-        "produce: sent {}, acknowledged {}, failed {}, retries {}; {n} alerts",
-        c.sent, c.acknowledged, c.failed, c.retries
+        "produce: sent {}, acknowledged {}, failed {}, retries {}; {n} alerts; {:.0} readings/s acknowledged over {secs:.1} s",
+        c.sent,
+        c.acknowledged,
+        c.failed,
+        c.retries,
+        c.acknowledged as f64 / secs.max(1e-9)
     );
     Ok(ExitCode::SUCCESS)
 }

@@ -78,13 +78,14 @@ fn run(cli: Cli, loaded: Loaded) -> Result<ExitCode> {
             count,
             duration,
             ack_log,
+            producer_only,
         }) => {
             let _log = headless_logging(&loaded)?;
             let duration = duration
                 .as_deref()
                 .map(commands::parse_duration)
                 .transpose()?;
-            commands::produce(&loaded, rate, count, duration, ack_log)
+            commands::produce(&loaded, rate, count, duration, ack_log, producer_only)
         }
         Some(Command::Spike { device, value }) => commands::spike(&loaded, device, value),
         Some(Command::Tail { from, count }) => commands::tail(&loaded, &from, count, cli.format),
