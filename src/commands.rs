@@ -263,7 +263,7 @@ pub fn describe(event: &Event) -> String {
         } => format!("delivery: object {objects}: {records} records, lag {lag_secs:.1} s: {key}"),
         Event::Scoring(p) => match p.warming_up {
             Some((seen, needed)) => format!("detector: warming up {seen}/{needed}"),
-            None => format!("detector: {} scored, {} behind", p.scored, p.lag_records),
+            None => format!("detector: {}", p.describe()),
         },
         Event::Scores(s) => format!("tail: {} scores", s.len()),
         Event::Alert(a) => format!("alerts: {}", String::from_utf8_lossy(&a.encode()).trim()),

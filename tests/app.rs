@@ -241,12 +241,14 @@ mod pipeline_events {
             scored: 20,
             warming_up: Some((20, 64)),
             lag_records: 0,
+            lag_ms: None,
         })));
         assert!(screen(&a, 120, 40).contains("warming up: 20/64"));
         a.update(Action::Pipeline(Event::Scoring(ScoringProgress {
             scored: 100,
             warming_up: None,
             lag_records: 300,
+            lag_ms: None,
         })));
         a.update(Action::Pipeline(Event::Scores(vec![
             scored(1, 0.8),

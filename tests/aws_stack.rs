@@ -12,7 +12,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::aws::{CREDS, endpoint, iotaa, stack_name, text, workdir};
+use common::aws::{CREDS, FaultProxy, Faults, endpoint, iotaa, stack_name, text, workdir};
 
 const OUTPUTS: [&str; 10] = [
     "ReadingsStreamName",
@@ -217,4 +217,48 @@ fn no_region_no_credentials_and_an_unreachable_endpoint_are_one_line_each() {
         );
     }
     eprintln!("aws_stack: {} bad-input cases, one line each", cases.len());
+}
+
+/// States moto cannot produce, reported through the proxy: deploy refuses a stack in
+/// ROLLBACK_COMPLETE or in progress, and the pipeline refuses a stack that is not complete,
+/// each with one line that says what to do.
+#[test]
+fn deploy_refuses_a_rolled_back_or_busy_stack_and_the_pipeline_an_unfinished_one() {
+    let proxy = FaultProxy::start(&endpoint(), Faults::NONE);
+    let stack = stack_name("states");
+    let dir = workdir(&stack, &format!("endpoint_url = \"{}\"\n", proxy.url));
+    let d = dir.path();
+    let out = iotaa(d, &CREDS, &["stack", "deploy"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    for (status, command, needle) in [
+        ("ROLLBACK_COMPLETE", "deploy", "cannot be updated"),
+        (
+            "UPDATE_IN_PROGRESS",
+            "deploy",
+            "is busy (UPDATE_IN_PROGRESS)",
+        ),
+        (
+            "CREATE_IN_PROGRESS",
+            "tail",
+            "the pipeline needs it CREATE_COMPLETE",
+        ),
+    ] {
+        proxy.set(Faults {
+            stack_status: Some(status),
+            ..Faults::NONE
+        });
+        let args: Vec<&str> = if command == "deploy" {
+            vec!["stack", "deploy"]
+        } else {
+            vec!["tail"]
+        };
+        let out = iotaa(d, &CREDS, &args);
+        let err = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{status}: {err}");
+        assert_eq!(err.trim_end().lines().count(), 1, "{status}: {err}");
+        assert!(err.contains(needle), "{status}: {err}");
+    }
+    proxy.set(Faults::NONE);
+    let out = iotaa(d, &CREDS, &["stack", "delete", "--yes"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
 }

@@ -520,7 +520,7 @@ impl App {
                     warming_up: Some((seen, needed)),
                     ..
                 }) => format!("warming up {seen}/{needed}"),
-                Some(s) => format!("{} scored, {} behind", s.scored, s.lag_records),
+                Some(s) => s.describe(),
                 None => String::new(),
             },
             Stage::Alerts => format!("{} alerts", p.alerts_total),

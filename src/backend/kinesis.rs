@@ -272,6 +272,8 @@ struct ShardCursor {
     /// Not before this instant (the per-shard read rate, throttling backoff).
     next_read: Instant,
     throttled: u32,
+    /// MillisBehindLatest of the last GetRecords.
+    behind_ms: u64,
     /// The last GetRecords returned nothing and the shard is not behind: read to its tip.
     drained: bool,
 }
@@ -389,6 +391,7 @@ impl KinesisReader {
             last: None,
             next_read: Instant::now(),
             throttled: 0,
+            behind_ms: 0,
             drained: false,
         });
     }
@@ -500,6 +503,7 @@ impl KinesisReader {
         }
         let behind = got.millis_behind_latest().unwrap_or(0);
         c.drained = records.is_empty() && behind == 0;
+        c.behind_ms = behind.max(0) as u64;
         c.next_read = now
             + if records.is_empty() && behind == 0 {
                 IDLE_POLL
@@ -590,6 +594,11 @@ impl StreamReader for KinesisReader {
                 .iter()
                 .filter(|c| self.ready(c))
                 .all(|c| c.drained)
+    }
+
+    /// The most any shard is behind, from the last GetRecords on each.
+    fn behind_ms(&self) -> Option<u64> {
+        Some(self.shards.iter().map(|c| c.behind_ms).max().unwrap_or(0))
     }
 
     /// Every shard's last sequence number read, and the finished shards, as JSON.

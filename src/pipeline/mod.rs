@@ -104,6 +104,11 @@ pub trait StreamReader: Send {
     fn caught_up(&self) -> bool {
         true
     }
+    /// Milliseconds behind the newest record, where the stream reports it (Kinesis); `None`
+    /// where lag is counted in records instead ([`Streams::last_sequence`]).
+    fn behind_ms(&self) -> Option<u64> {
+        None
+    }
 }
 
 /// How long an idle stage waits for records before it looks again. Appends in this process
@@ -214,8 +219,21 @@ pub struct ScoringProgress {
     pub scored: u64,
     /// `Some((seen, needed))` while warming up.
     pub warming_up: Option<(u64, u64)>,
-    /// Readings on the stream not yet scored.
+    /// Readings on the stream not yet scored (local streams, which number their records).
     pub lag_records: u64,
+    /// How far behind the stream's newest record the reader is, in milliseconds, where the
+    /// stream says so instead (Kinesis' MillisBehindLatest).
+    pub lag_ms: Option<u64>,
+}
+
+impl ScoringProgress {
+    /// `N scored, M behind` or `N scored, 1.2 s behind`.
+    pub fn describe(&self) -> String {
+        match self.lag_ms {
+            Some(ms) => format!("{} scored, {:.1} s behind", self.scored, ms as f64 / 1000.0),
+            None => format!("{} scored, {} behind", self.scored, self.lag_records),
+        }
+    }
 }
 
 /// Everything a stage reports. The dashboard maps these to actions; `produce` prints them.
@@ -507,4 +525,22 @@ pub fn save_position(
 
 pub fn write_checkpoint(path: &std::path::Path, sequence: u64) -> std::io::Result<()> {
     write_atomic(path, format!("{sequence}\n").as_bytes())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lag_is_in_records_locally_and_in_seconds_on_kinesis() {
+        let mut p = ScoringProgress {
+            scored: 1_200,
+            warming_up: None,
+            lag_records: 35,
+            lag_ms: None,
+        };
+        assert_eq!(p.describe(), "1200 scored, 35 behind");
+        p.lag_ms = Some(2_340);
+        assert_eq!(p.describe(), "1200 scored, 2.3 s behind");
+    }
 }

@@ -151,11 +151,16 @@ fn run(
         }
         // Report what changed, at most every 250 ms while busy: an idle stage is silent.
         if reported_at.is_none_or(|t| t.elapsed() >= Duration::from_millis(250)) || empty {
-            let newest = streams.last_sequence(StreamRole::Readings).unwrap_or(0);
+            let newest = streams.last_sequence(StreamRole::Readings);
             let state = ScoringProgress {
                 scored,
                 warming_up: detector.warm_up(),
-                lag_records: newest.saturating_sub(position.unwrap_or(0)),
+                lag_records: newest.map_or(0, |n| n.saturating_sub(position.unwrap_or(0))),
+                lag_ms: if newest.is_none() {
+                    reader.behind_ms()
+                } else {
+                    None
+                },
             };
             if reported != Some(state) {
                 report(Event::Scoring(state));

@@ -108,6 +108,9 @@ pub struct Faults {
     pub athena_scanned: Option<u64>,
     /// Athena: report every query as RUNNING (until it is stopped), to test cancelling.
     pub athena_hold_running: bool,
+    /// CloudFormation: report this StackStatus in DescribeStacks (moto cannot be made to roll
+    /// back or to stay in progress).
+    pub stack_status: Option<&'static str>,
 }
 
 impl Faults {
@@ -122,6 +125,7 @@ impl Faults {
         athena_page_rows: 0,
         athena_scanned: None,
         athena_hold_running: false,
+        stack_status: None,
     };
 }
 
@@ -383,6 +387,23 @@ fn serve(
                 e["Status"]["State"] = "RUNNING".into();
             }
             reply.body = serde_json::to_vec(&v).unwrap();
+            reply
+        } else if let Some(status) = f.stack_status
+            && request
+                .body
+                .windows(21)
+                .any(|w| w == b"Action=DescribeStacks")
+        {
+            counts.forwarded.fetch_add(1, Ordering::Relaxed);
+            let mut reply = forward(upstream, &request)?;
+            let xml = String::from_utf8_lossy(&reply.body).into_owned();
+            let rewritten = match (xml.find("<StackStatus>"), xml.find("</StackStatus>")) {
+                (Some(a), Some(b)) if a < b => {
+                    format!("{}<StackStatus>{status}{}", &xml[..a], &xml[b..])
+                }
+                _ => xml,
+            };
+            reply.body = rewritten.into_bytes();
             reply
         } else {
             if target.ends_with(".StopQueryExecution") {
