@@ -7,8 +7,9 @@
 //! (environment, profile, SSO, instance role); `aws.region` and `aws.profile` override it. A
 //! missing region or credentials is one line before any request is made.
 //!
-//! Not built yet (issue 5): the pipeline on Kinesis/Firehose, Athena queries and the Stack pane
-//! on AWS. The dashboard and `produce`/`tail`/`query` refuse the aws backend with one line.
+//! The pipeline's streams are in `kinesis` and `firehose`, queries in `athena`; this module
+//! also finds the deployed stack for them ([`deployed_stack`]) and describes it for the Stack
+//! pane ([`snapshot`], [`watch`]).
 
 use std::collections::BTreeSet;
 use std::time::Duration;
