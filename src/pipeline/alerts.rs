@@ -80,7 +80,10 @@ fn run(
         if stopping && stop_seen.is_none() {
             stop_seen = Some(std::time::Instant::now());
         }
-        if stop_seen.is_some_and(|t| t.elapsed() >= super::DRAIN_LIMIT) {
+        // Kinesis (no record numbers): drain for at most DRAIN_LIMIT after stop.
+        if stop_seen.is_some_and(|t| t.elapsed() >= super::DRAIN_LIMIT)
+            && streams.last_sequence(StreamRole::Anomalies).is_none()
+        {
             break;
         }
         let batch = super::next_batch(reader.as_mut(), 500, Stage::Alerts, report)?;

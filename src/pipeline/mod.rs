@@ -393,8 +393,9 @@ impl Stall {
     }
 }
 
-/// How long a stopping consumer keeps draining its stream before it checkpoints where it is
-/// and stops (records that keep arriving from other producers must not hold up a quit).
+/// How long a stopping consumer of a stream without record numbers (Kinesis) keeps draining
+/// before it checkpoints where it is and stops: records that other producers keep adding must
+/// not hold up a quit. Local consumers drain to the record that was last when stop was asked.
 pub const DRAIN_LIMIT: Duration = Duration::from_secs(30);
 
 /// How long a put keeps retrying after `stop` is set before it gives up on what is unsent.

@@ -119,10 +119,13 @@ fn run(
     let mut reported: Option<ScoringProgress> = None;
     let mut dirty = false;
     let mut stop_seen: Option<Instant> = None;
+    // Where the readings stream ended when stop was asked (local streams number records).
+    let mut drain_to: Option<u64> = None;
     loop {
         let stopping = stop.is_stopped();
         if stopping && stop_seen.is_none() {
             stop_seen = Some(Instant::now());
+            drain_to = streams.last_sequence(StreamRole::Readings);
         }
         let batch = super::next_batch(reader.as_mut(), 500, Stage::Scoring, report)?;
         // Empty and nothing more to read now (a Kinesis reader may return nothing while it
@@ -168,10 +171,14 @@ fn run(
                 reported_at = Some(Instant::now());
             }
         }
-        // Stopping: drain what is on the stream, but not forever (other producers may keep
-        // writing); the checkpoint says where the next start goes on.
-        let finish =
-            stopping && (empty || stop_seen.is_some_and(|t| t.elapsed() >= super::DRAIN_LIMIT));
+        // Stopping: drain what was on the stream when stop was asked, not what other
+        // producers add after it; where records have no numbers (Kinesis), for at most
+        // DRAIN_LIMIT. The checkpoint says where the next start goes on.
+        let drained = match drain_to {
+            Some(target) => position.unwrap_or(0) >= target,
+            None => stop_seen.is_some_and(|t| t.elapsed() >= super::DRAIN_LIMIT),
+        };
+        let finish = stopping && (empty || drained);
         if dirty && (saved_at.elapsed() >= s.snapshot_interval || finish) {
             stall.retry(stop, || save(s, &detector, reader.as_ref(), position))?;
             saved_at = Instant::now();
