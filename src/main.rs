@@ -9,7 +9,7 @@ use iot_anomaly_analytics::action::Action;
 use iot_anomaly_analytics::app::App;
 #[cfg(feature = "sql")]
 use iot_anomaly_analytics::app::engine_runner::EngineRunner;
-use iot_anomaly_analytics::backend::local::{self, Layout, LocalStreams};
+use iot_anomaly_analytics::backend::local;
 use iot_anomaly_analytics::cli::{Cli, Command, ConfigCommand};
 use iot_anomaly_analytics::config::{self, Backend, Loaded};
 use iot_anomaly_analytics::pipeline::Reporter;
@@ -135,42 +135,86 @@ fn headless_logging(loaded: &Loaded) -> Result<tracing_appender::non_blocking::W
         .wrap_err_with(|| format!("cannot open the log in {}", loaded.data_dir.display()))
 }
 
+/// The dashboard, on either backend. On AWS the deployed stack's streams (Kinesis) feed the
+/// detector, alerts and tail in this process, Firehose delivers to S3, queries run on Athena and
+/// the Stack pane follows CloudFormation; the stack is found first, so a stack that is not
+/// deployed, a missing region or credentials is one line before the terminal is touched.
 fn dashboard(loaded: Loaded) -> Result<ExitCode> {
-    if loaded.config.backend == Backend::Aws {
-        return aws_dashboard(loaded);
-    }
+    let on_aws = if loaded.config.backend == Backend::Aws {
+        Some(commands::open_backend(&loaded)?)
+    } else {
+        None
+    };
     color_eyre::install()?;
     std::fs::create_dir_all(&loaded.data_dir)
         .wrap_err_with(|| format!("cannot create data dir {}", loaded.data_dir.display()))?;
     let _log_guard = logging::init(&loaded.data_dir, &loaded.config.log.level)
         .wrap_err_with(|| format!("cannot open the log in {}", loaded.data_dir.display()))?;
-    tracing::info!(source = %loaded.source, data_dir = %loaded.data_dir.display(), "starting");
+    tracing::info!(source = %loaded.source, data_dir = %loaded.data_dir.display(), backend = %loaded.config.backend, "starting");
     if std::env::var_os("IOTAA_TEST_PANIC").is_some() {
         // For the end-to-end test of the panic path: the terminal must come back.
         return panic_after_start(loaded);
     }
+    let opened = match on_aws {
+        Some(opened) => opened,
+        None => commands::open_backend(&loaded).wrap_err("cannot start the pipeline")?,
+    };
     let mut app = App::new(&loaded, logging::log_file(&loaded.data_dir));
     let (tx, rx) = tokio::sync::mpsc::unbounded_channel::<Action>();
     let query_tx = tx.clone();
+    let stack_tx = tx.clone();
     let report: Reporter = Arc::new(move |event| {
         let _ = tx.send(Action::Pipeline(event));
     });
-    let pipeline = start_local_pipeline(&loaded, report)?;
+    let mut settings = local::dashboard_settings(&opened.layout, &loaded);
+    if opened.aws.is_some() {
+        // Firehose delivers to S3: no delivery stage here.
+        settings.delivery = None;
+    }
+    let pipeline = Pipeline::start(opened.streams.clone(), settings, report)
+        .wrap_err("cannot start the pipeline")?;
     if let Some(c) = pipeline.controller() {
         app.attach_producer(c);
     }
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()?;
+    let own_runtime;
+    let runtime = match &opened.aws {
+        Some(aws) => aws.runtime.handle().clone(),
+        None => {
+            own_runtime = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()?;
+            own_runtime.handle().clone()
+        }
+    };
+    if let Some(aws) = &opened.aws {
+        runtime.spawn(iot_anomaly_analytics::backend::aws::watch(
+            aws.deployed.sdk.clone(),
+            aws.deployed.stack.clone(),
+            move |snapshot| stack_tx.send(Action::CloudStack(snapshot)).is_ok(),
+        ));
+    }
     #[cfg(feature = "sql")]
-    match QueryEngine::for_config(&loaded) {
-        Ok(engine) => app.attach_query_runner(Arc::new(EngineRunner::new(
-            engine,
-            runtime.handle().clone(),
-            query_tx,
-        ))),
-        Err(e) => app.query_unavailable(format!("The query engine cannot start: {e}")),
+    match &opened.aws {
+        None => match QueryEngine::for_config(&loaded) {
+            Ok(engine) => app.attach_query_runner(Arc::new(EngineRunner::new(
+                engine,
+                runtime.clone(),
+                query_tx,
+            ))),
+            Err(e) => app.query_unavailable(format!("The query engine cannot start: {e}")),
+        },
+        Some(aws) => match iot_anomaly_analytics::backend::athena::Athena::new(&aws.deployed) {
+            Ok(athena) => app.attach_query_runner(Arc::new(
+                iot_anomaly_analytics::app::athena_runner::AthenaRunner::new(
+                    athena,
+                    loaded.config.query.max_rows as usize,
+                    runtime.clone(),
+                    query_tx,
+                ),
+            )),
+            Err(e) => app.query_unavailable(format!("Athena is not available: {e}")),
+        },
     }
     #[cfg(not(feature = "sql"))]
     {
@@ -182,73 +226,6 @@ fn dashboard(loaded: Loaded) -> Result<ExitCode> {
     pipeline.shutdown();
     result?;
     Ok(ExitCode::SUCCESS)
-}
-
-/// The dashboard on AWS: the deployed stack's streams (Kinesis), the detector, alerts and tail
-/// in this process, Firehose delivering to S3, queries on Athena, the Stack pane from
-/// CloudFormation. A stack that is not deployed, a missing region or credentials are one line
-/// before the terminal is touched.
-fn aws_dashboard(loaded: Loaded) -> Result<ExitCode> {
-    let opened = commands::open_backend(&loaded)?;
-    let Some(aws) = opened.aws.as_ref() else {
-        return Err(color_eyre::eyre::eyre!("the aws backend did not open"));
-    };
-    color_eyre::install()?;
-    std::fs::create_dir_all(&opened.layout.data_dir)
-        .wrap_err_with(|| format!("cannot create {}", opened.layout.data_dir.display()))?;
-    let _log_guard = logging::init(&loaded.data_dir, &loaded.config.log.level)
-        .wrap_err_with(|| format!("cannot open the log in {}", loaded.data_dir.display()))?;
-    tracing::info!(stack = %aws.deployed.stack, "starting on aws");
-    let mut app = App::new(&loaded, logging::log_file(&loaded.data_dir));
-    let (tx, rx) = tokio::sync::mpsc::unbounded_channel::<Action>();
-    let query_tx = tx.clone();
-    let stack_tx = tx.clone();
-    let report: Reporter = Arc::new(move |event| {
-        let _ = tx.send(Action::Pipeline(event));
-    });
-    let mut settings = local::dashboard_settings(&opened.layout, &loaded);
-    // Firehose delivers to S3: no delivery stage here.
-    settings.delivery = None;
-    let pipeline = Pipeline::start(opened.streams.clone(), settings, report)
-        .wrap_err("cannot start the pipeline")?;
-    if let Some(c) = pipeline.controller() {
-        app.attach_producer(c);
-    }
-    let runtime = aws.runtime.handle().clone();
-    runtime.spawn(iot_anomaly_analytics::backend::aws::watch(
-        aws.deployed.sdk.clone(),
-        aws.deployed.stack.clone(),
-        move |snapshot| stack_tx.send(Action::CloudStack(snapshot)).is_ok(),
-    ));
-    #[cfg(feature = "sql")]
-    match iot_anomaly_analytics::backend::athena::Athena::new(&aws.deployed) {
-        Ok(athena) => app.attach_query_runner(Arc::new(
-            iot_anomaly_analytics::app::athena_runner::AthenaRunner::new(
-                athena,
-                loaded.config.query.max_rows as usize,
-                runtime.clone(),
-                query_tx,
-            ),
-        )),
-        Err(e) => app.query_unavailable(format!("Athena is not available: {e}")),
-    }
-    #[cfg(not(feature = "sql"))]
-    {
-        drop(query_tx);
-        app.query_unavailable(format!("The query engine cannot start: {NO_SQL}"));
-    }
-    let result = runtime.block_on(tui::run(app, rx));
-    pipeline.shutdown();
-    result?;
-    Ok(ExitCode::SUCCESS)
-}
-
-/// Creates what is missing under the data dir and starts every stage of the local pipeline.
-fn start_local_pipeline(loaded: &Loaded, report: Reporter) -> Result<Pipeline> {
-    let layout = Layout::new(loaded);
-    let streams = Arc::new(LocalStreams::open(&layout, loaded)?);
-    let settings = local::dashboard_settings(&layout, loaded);
-    Pipeline::start(streams, settings, report).wrap_err("cannot start the pipeline")
 }
 
 /// Takes the terminal, then panics: lets the end-to-end test prove that a panic restores it.

@@ -16,7 +16,7 @@ use aws_sdk_firehose::primitives::Blob;
 use aws_sdk_firehose::types::Record;
 use tokio::runtime::Handle;
 
-use super::kinesis::{KinesisStreams, chunks};
+use super::kinesis::{KinesisStreams, failed_entries, put_in_runs};
 use super::local::LocalStreams;
 use crate::pipeline::{
     PipelineError, PutOutcome, StartAt, StreamReader, StreamRole, StreamWriter, Streams,
@@ -70,37 +70,20 @@ impl FirehoseWriter {
         if out.failed_put_count() == 0 {
             return Ok(Vec::new());
         }
-        let results = out.request_responses();
-        if results.len() != records.len() {
-            return Ok((0..records.len()).collect());
-        }
-        Ok(results
-            .iter()
-            .enumerate()
-            .filter(|(_, r)| r.error_code().is_some())
-            .map(|(i, _)| i)
-            .collect())
+        Ok(failed_entries(
+            records.len(),
+            out.request_responses()
+                .iter()
+                .map(|r| r.error_code().is_some()),
+        ))
     }
 }
 
 impl StreamWriter for FirehoseWriter {
     fn put(&self, records: &[(String, Vec<u8>)]) -> Result<PutOutcome, PipelineError> {
-        let mut failed = Vec::new();
-        for (n, run) in chunks(records, BATCH_MAX_RECORDS, BATCH_MAX_BYTES)
-            .into_iter()
-            .enumerate()
-        {
-            match self.runtime.block_on(self.put_chunk(&records[run.clone()])) {
-                Ok(f) => failed.extend(f.into_iter().map(|i| run.start + i)),
-                Err(e) if n == 0 => return Err(e),
-                Err(e) => {
-                    tracing::warn!("{e}");
-                    failed.extend(run.start..records.len());
-                    break;
-                }
-            }
-        }
-        Ok(PutOutcome { failed })
+        put_in_runs(records, BATCH_MAX_RECORDS, BATCH_MAX_BYTES, |run| {
+            self.runtime.block_on(self.put_chunk(run))
+        })
     }
 }
 

@@ -201,6 +201,46 @@ pub fn chunks(
     out
 }
 
+/// Puts `records` in runs that fit one call ([`chunks`]); `put_run` makes the call and returns
+/// the indexes, within its run, of the entries that failed. A first run failing whole fails the
+/// batch (nothing was stored); a later one marks itself and every run after it failed.
+pub fn put_in_runs(
+    records: &[(String, Vec<u8>)],
+    max_records: usize,
+    max_bytes: usize,
+    mut put_run: impl FnMut(&[(String, Vec<u8>)]) -> Result<Vec<usize>, PipelineError>,
+) -> Result<PutOutcome, PipelineError> {
+    let mut failed = Vec::new();
+    for (n, run) in chunks(records, max_records, max_bytes)
+        .into_iter()
+        .enumerate()
+    {
+        match put_run(&records[run.clone()]) {
+            Ok(f) => failed.extend(f.into_iter().map(|i| run.start + i)),
+            Err(e) if n == 0 => return Err(e),
+            Err(e) => {
+                tracing::warn!("{e}");
+                failed.extend(run.start..records.len());
+                break;
+            }
+        }
+    }
+    Ok(PutOutcome { failed })
+}
+
+/// The entries of a reply that carry an error code; all of them when the reply does not list
+/// one result per entry sent (then nothing says which were stored: resend them all).
+pub fn failed_entries(sent: usize, has_error: impl ExactSizeIterator<Item = bool>) -> Vec<usize> {
+    if has_error.len() != sent {
+        return (0..sent).collect();
+    }
+    has_error
+        .enumerate()
+        .filter(|(_, e)| *e)
+        .map(|(i, _)| i)
+        .collect()
+}
+
 impl KinesisWriter {
     async fn put_chunk(&self, records: &[(String, Vec<u8>)]) -> Result<Vec<usize>, PipelineError> {
         let entries = records
@@ -630,6 +670,32 @@ mod tests {
             .iter()
             .map(|&n| ("k".to_string(), vec![b'x'; n]))
             .collect()
+    }
+
+    #[test]
+    fn a_run_failing_whole_fails_the_batch_only_when_it_is_the_first() {
+        let records = recs(&[1; 1_200]);
+        let mut calls = 0;
+        let out = put_in_runs(&records, 500, 1 << 20, |run| {
+            assert!(run.len() <= 500);
+            calls += 1;
+            match calls {
+                1 => Ok(vec![0, 499]),
+                2 => Err(PipelineError::Stream("throttled".into())),
+                _ => panic!("no call after a failed run"),
+            }
+        })
+        .unwrap();
+        assert_eq!(out.failed.len(), 2 + 700);
+        assert_eq!(&out.failed[..3], &[0, 499, 500]);
+        assert!(
+            put_in_runs(&records, 500, 1 << 20, |_| Err(PipelineError::Stream(
+                "x".into()
+            )))
+            .is_err()
+        );
+        assert_eq!(failed_entries(3, [false, true, false].into_iter()), vec![1]);
+        assert_eq!(failed_entries(3, [true].into_iter()), vec![0, 1, 2]);
     }
 
     #[test]
