@@ -264,38 +264,18 @@ impl KinesisWriter {
         if out.failed_record_count().unwrap_or(0) == 0 {
             return Ok(Vec::new());
         }
-        let results = out.records();
-        if results.len() != records.len() {
-            // A response that does not say which entries failed: resend them all.
-            return Ok((0..records.len()).collect());
-        }
-        Ok(results
-            .iter()
-            .enumerate()
-            .filter(|(_, r)| r.error_code().is_some())
-            .map(|(i, _)| i)
-            .collect())
+        Ok(failed_entries(
+            records.len(),
+            out.records().iter().map(|r| r.error_code().is_some()),
+        ))
     }
 }
 
 impl StreamWriter for KinesisWriter {
     fn put(&self, records: &[(String, Vec<u8>)]) -> Result<PutOutcome, PipelineError> {
-        let runs = chunks(records, PUT_MAX_RECORDS, PUT_MAX_BYTES);
-        let mut failed = Vec::new();
-        for (n, run) in runs.iter().enumerate() {
-            match self.runtime.block_on(self.put_chunk(&records[run.clone()])) {
-                Ok(f) => failed.extend(f.into_iter().map(|i| run.start + i)),
-                // Nothing was stored yet: the whole batch failed.
-                Err(e) if n == 0 => return Err(e),
-                // Earlier calls stored their records: only this run and the rest are to resend.
-                Err(e) => {
-                    tracing::warn!("{e}");
-                    failed.extend(run.start..records.len());
-                    break;
-                }
-            }
-        }
-        Ok(PutOutcome { failed })
+        put_in_runs(records, PUT_MAX_RECORDS, PUT_MAX_BYTES, |run| {
+            self.runtime.block_on(self.put_chunk(run))
+        })
     }
 }
 
