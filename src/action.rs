@@ -60,6 +60,16 @@ pub enum Action {
     /// The AWS stack as last described (or why it could not be), for the Stack pane.
     #[serde(skip)]
     CloudStack(Result<crate::backend::aws::StackSnapshot, String>),
+    /// Deploy (create or update) the stack, after a confirmation.
+    DeployStack,
+    /// Delete the stack, after a confirmation.
+    DeleteStack,
+    /// The answer to a confirmation: `y` confirms, any other key cancels.
+    #[serde(skip)]
+    Confirm(bool),
+    /// A line from a deploy or delete started in the dashboard (`true`: an error).
+    #[serde(skip)]
+    StackOpLine(String, bool),
 }
 
 /// Where a binding applies. Pane bindings are looked up first while that pane has focus, so
@@ -105,6 +115,16 @@ pub const BINDABLE: &[(Action, Scope, &str)] = &[
     ),
     (Action::RateUp, Scope::Global, "Double the producer's rate"),
     (Action::RateDown, Scope::Global, "Halve the producer's rate"),
+    (
+        Action::DeployStack,
+        Scope::Global,
+        "AWS: deploy (create or update) the stack, after y to confirm",
+    ),
+    (
+        Action::DeleteStack,
+        Scope::Global,
+        "AWS: delete the stack, after y to confirm",
+    ),
     (Action::EditQuery, Scope::QueryPane, "Edit the SQL"),
     (Action::RunQuery, Scope::QueryPane, "Run the SQL"),
     (
@@ -178,6 +198,8 @@ impl Action {
             Action::FocusQuery => "focus_query",
             Action::Zoom => "zoom",
             Action::FireAnomaly => "fire_anomaly",
+            Action::DeployStack => "deploy_stack",
+            Action::DeleteStack => "delete_stack",
             Action::TogglePause => "toggle_pause",
             Action::RateUp => "rate_up",
             Action::RateDown => "rate_down",
@@ -198,6 +220,8 @@ impl Action {
             | Action::Tick
             | Action::Pipeline(_)
             | Action::CloudStack(_)
+            | Action::Confirm(_)
+            | Action::StackOpLine(..)
             | Action::EditorInput(_)
             | Action::Paste(_)
             | Action::QueryFinished { .. } => return None,

@@ -588,7 +588,7 @@ pub fn aws_stack(loaded: &Loaded, action: &crate::cli::StackCommand) -> Result<E
         .and_then(|v| v.parse().ok())
         .map_or(aws::POLL, Duration::from_millis);
     let ok = match action {
-        StackCommand::Deploy => runtime.block_on(aws::deploy(loaded, poll))?,
+        StackCommand::Deploy => runtime.block_on(aws::deploy(loaded, poll, &aws::Stdio))?,
         StackCommand::Status => runtime.block_on(aws::status(loaded))?,
         StackCommand::Events => runtime.block_on(aws::print_events(loaded))?,
         StackCommand::Outputs => runtime.block_on(aws::print_outputs(loaded))?,
@@ -600,7 +600,7 @@ pub fn aws_stack(loaded: &Loaded, action: &crate::cli::StackCommand) -> Result<E
             if !yes && !confirm(&question)? {
                 return Ok(ExitCode::FAILURE);
             }
-            runtime.block_on(aws::delete(loaded, poll))?
+            runtime.block_on(aws::delete(loaded, poll, &aws::Stdio))?
         }
     };
     Ok(if ok {

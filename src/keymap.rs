@@ -346,6 +346,8 @@ fn defaults() -> Vec<(Action, Vec<KeyBinding>)> {
         (Action::TogglePause, vec![k(Char('p'))]),
         (Action::RateUp, vec![k(Char('+')), k(Char('='))]),
         (Action::RateDown, vec![k(Char('-'))]),
+        (Action::DeployStack, vec![ctrl('d')]),
+        (Action::DeleteStack, vec![ctrl('x')]),
         (Action::EditQuery, vec![k(Enter)]),
         (Action::RunQuery, vec![ctrl('r'), k(F(5))]),
         (Action::CancelQuery, vec![ctrl('c')]),

@@ -188,9 +188,19 @@ fn dashboard(loaded: Loaded) -> Result<ExitCode> {
         }
     };
     if let Some(aws) = &opened.aws {
+        let wake = Arc::new(tokio::sync::Notify::new());
+        app.attach_stack_ops(Arc::new(
+            iot_anomaly_analytics::app::stack_ops::AwsStackOps::new(
+                loaded.clone(),
+                runtime.clone(),
+                stack_tx.clone(),
+                wake.clone(),
+            ),
+        ));
         runtime.spawn(iot_anomaly_analytics::backend::aws::watch(
             aws.deployed.sdk.clone(),
             aws.deployed.stack.clone(),
+            wake,
             move |snapshot| stack_tx.send(Action::CloudStack(snapshot)).is_ok(),
         ));
     }

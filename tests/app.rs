@@ -558,3 +558,71 @@ mod query_pane {
         screen(&a, 80, 24);
     }
 }
+
+/// Deploy and delete from the dashboard ask first: `y` runs the operation (here a fake that
+/// counts calls), any other key cancels; on the local backend the keys only explain.
+mod stack_ops {
+    use super::*;
+    use iot_anomaly_analytics::app::StackOps;
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    #[derive(Default)]
+    struct FakeStackOps {
+        deploys: AtomicUsize,
+        deletes: AtomicUsize,
+    }
+
+    impl StackOps for FakeStackOps {
+        fn deploy(&self) {
+            self.deploys.fetch_add(1, Ordering::SeqCst);
+        }
+        fn delete(&self) {
+            self.deletes.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    fn ctrl(c: char) -> KeyEvent {
+        KeyEvent::new(KeyCode::Char(c), KeyModifiers::CONTROL)
+    }
+
+    #[test]
+    fn deploy_and_delete_need_a_y_and_anything_else_cancels() {
+        let mut a = app("backend = \"aws\"\n[aws]\nstack_name = \"demo\"\n");
+        let ops = Arc::new(FakeStackOps::default());
+        a.attach_stack_ops(ops.clone());
+
+        press(&mut a, &[ctrl('d')]);
+        assert!(
+            screen(&a, 160, 40).contains("Deploy stack demo"),
+            "no question"
+        );
+        press(&mut a, &[key('y')]);
+        assert_eq!(ops.deploys.load(Ordering::SeqCst), 1);
+        assert!(screen(&a, 160, 40).contains("stack demo: deploy_stack started"));
+
+        // Delete: `n` cancels, so does any other key (here `q`, which must not quit).
+        press(&mut a, &[ctrl('x')]);
+        assert!(screen(&a, 160, 40).contains("DELETE stack demo"));
+        press(&mut a, &[key('n')]);
+        press(&mut a, &[ctrl('x'), key('q')]);
+        assert_eq!(ops.deletes.load(Ordering::SeqCst), 0);
+        assert!(!a.should_quit(), "the key that cancelled also quit");
+        assert!(screen(&a, 160, 40).contains("Cancelled: the stack is unchanged."));
+        press(&mut a, &[ctrl('x'), key('y')]);
+        assert_eq!(ops.deletes.load(Ordering::SeqCst), 1);
+        // Progress lines from the operation reach the status line.
+        a.update(Action::StackOpLine(
+            "stack demo: DELETE_FAILED: bucket not empty".into(),
+            true,
+        ));
+        assert!(screen(&a, 160, 40).contains("DELETE_FAILED"));
+    }
+
+    #[test]
+    fn on_the_local_backend_the_keys_explain_instead() {
+        let mut a = app("");
+        press(&mut a, &[ctrl('x'), key('y')]);
+        assert!(screen(&a, 160, 40).contains("The local stack is the data folder"));
+    }
+}

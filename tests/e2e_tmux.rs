@@ -451,8 +451,8 @@ fn a_query_typed_in_the_query_pane_returns_rows() {
 }
 
 /// The dashboard with `backend = "aws"` on moto: the Stack pane shows the CloudFormation stack
-/// and its resources, the producer writes Kinesis, the detector scores it, and `a` raises an
-/// alert read back from the anomaly stream.
+/// and its resources, the producer writes Kinesis, the detector scores it, `a` raises an alert
+/// read back from the anomaly stream, and ctrl-d then `y` redeploys from the dashboard.
 #[test]
 fn the_dashboard_on_aws_shows_the_stack_and_raises_an_alert_through_kinesis() {
     use common::aws::{CREDS, endpoint, iotaa, stack_name, text, workdir};
@@ -478,6 +478,16 @@ fn the_dashboard_on_aws_shows_the_stack_and_raises_an_alert_through_kinesis() {
     t.wait_for("the Firehose status", |s| s.contains("delivery Firehose"));
     t.keys(&["a"]);
     t.wait_for("the alert", |s| s.contains("Anomaly Detected!"));
+    // Deploy from the dashboard: asked, confirmed, followed to its end in the status line.
+    t.keys(&["C-d"]);
+    t.wait_for("the question", |s| {
+        s.contains(&format!("Deploy stack {stack}"))
+    });
+    t.keys(&["y"]);
+    // moto updates the stack even with nothing changed; AWS would say it is up to date.
+    t.wait_for("the deploy's result", |s| {
+        s.contains(&format!("stack {stack}: UPDATE_COMPLETE")) || s.contains("already up to date")
+    });
     t.keys(&["q"]);
     assert_eq!(t.wait_exit(), 0);
     let log = std::fs::read_to_string(d.join("data/aws").join(&stack).join("alerts.log")).unwrap();

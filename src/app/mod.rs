@@ -6,6 +6,7 @@ pub mod athena_runner;
 #[cfg(feature = "sql")]
 pub mod engine_runner;
 pub mod query_pane;
+pub mod stack_ops;
 
 use std::collections::{BTreeMap, VecDeque};
 use std::path::PathBuf;
@@ -86,6 +87,24 @@ pub struct App {
     pipeline: PipelineState,
     /// On AWS: the CloudFormation stack as last described, or why it could not be.
     cloud: Option<Result<crate::backend::aws::StackSnapshot, String>>,
+    /// On AWS: runs deploy and delete for the Stack pane's keys.
+    stack_ops: Option<Arc<dyn StackOps>>,
+    /// A stack operation waiting for `y`.
+    confirming: Option<Action>,
+    stack_name: String,
+}
+
+/// Deploys or deletes the stack off the UI loop; progress comes back as
+/// `Action::StackOpLine`. The AWS backend implements it (see `main.rs`).
+pub trait StackOps: Send + Sync {
+    fn deploy(&self);
+    fn delete(&self);
+}
+
+impl std::fmt::Debug for dyn StackOps {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("StackOps")
+    }
 }
 
 impl App {
@@ -118,7 +137,15 @@ impl App {
             controller: None,
             pipeline: PipelineState::default(),
             cloud: None,
+            stack_ops: None,
+            confirming: None,
+            stack_name: loaded.config.aws.stack_name.clone(),
         }
+    }
+
+    /// Lets the Stack pane's keys deploy and delete the stack (AWS).
+    pub fn attach_stack_ops(&mut self, ops: Arc<dyn StackOps>) {
+        self.stack_ops = Some(ops);
     }
 
     /// Connects the Query pane to an engine.
@@ -152,6 +179,12 @@ impl App {
     /// The action a key press stands for in the current state, if any.
     pub fn action_for_key(&self, event: &KeyEvent) -> Option<Action> {
         let key = KeyBinding::from_event(event)?;
+        if self.confirming.is_some() {
+            // `y` confirms the stack operation; any other key cancels it.
+            let yes =
+                matches!(key.key, crate::keymap::Key::Char('y' | 'Y')) && !key.ctrl && !key.alt;
+            return Some(Action::Confirm(yes));
+        }
         let in_query = self.focus == PaneId::Query && !self.help_open;
         let action = self.keymap.action_for(&key, in_query);
         if self.help_open {
@@ -278,6 +311,41 @@ impl App {
             }
             Action::Tick => self.query.tick() | self.tick(),
             Action::Pipeline(event) => self.on_event(event),
+            Action::DeployStack | Action::DeleteStack => self.ask_stack_op(action),
+            Action::Confirm(yes) => {
+                let Some(op) = self.confirming.take() else {
+                    return false;
+                };
+                match (&self.stack_ops, yes) {
+                    (Some(ops), true) => {
+                        if op == Action::DeployStack {
+                            ops.deploy();
+                        } else {
+                            ops.delete();
+                        }
+                        self.notify(
+                            NoticeLevel::Info,
+                            format!(
+                                "stack {}: {} started",
+                                self.stack_name,
+                                op.name().unwrap_or_default()
+                            ),
+                        )
+                    }
+                    _ => self.notify(
+                        NoticeLevel::Info,
+                        "Cancelled: the stack is unchanged.".into(),
+                    ),
+                }
+            }
+            Action::StackOpLine(line, error) => self.notify(
+                if error {
+                    NoticeLevel::Error
+                } else {
+                    NoticeLevel::Info
+                },
+                line,
+            ),
             Action::CloudStack(snapshot) => {
                 let changed = self.cloud.as_ref() != Some(&snapshot);
                 self.cloud = Some(snapshot);
@@ -423,6 +491,36 @@ impl App {
         let changed = self.focus != pane;
         self.focus = pane;
         changed
+    }
+
+    /// Asks before deploying or deleting the stack (AWS only).
+    fn ask_stack_op(&mut self, op: Action) -> bool {
+        if self.backend != Backend::Aws {
+            return self.notify(
+                NoticeLevel::Info,
+                "The local stack is the data folder: `iotaa stack deploy|delete` after quitting."
+                    .into(),
+            );
+        }
+        if self.stack_ops.is_none() {
+            return self.notify(
+                NoticeLevel::Warning,
+                "Stack operations are not available.".into(),
+            );
+        }
+        let question = if op == Action::DeployStack {
+            format!(
+                "Deploy stack {} (create or update, parameters from the config)? y: yes, any other key: no",
+                self.stack_name
+            )
+        } else {
+            format!(
+                "DELETE stack {} and every resource in it? y: yes, any other key: no",
+                self.stack_name
+            )
+        };
+        self.confirming = Some(op);
+        self.notify(NoticeLevel::Warning, question)
     }
 
     fn notify(&mut self, level: NoticeLevel, text: String) -> bool {

@@ -334,6 +334,25 @@ pub fn describe_event(e: &StackEvent) -> String {
     line
 }
 
+/// Where deploy and delete say what happens: stdout/stderr for the `stack` commands
+/// ([`Stdio`]), the status line for the dashboard.
+pub trait Say: Sync {
+    fn out(&self, line: String);
+    fn err(&self, line: String);
+}
+
+/// Lines to stdout, errors to stderr.
+pub struct Stdio;
+
+impl Say for Stdio {
+    fn out(&self, line: String) {
+        println!("{line}");
+    }
+    fn err(&self, line: String) {
+        eprintln!("{line}");
+    }
+}
+
 fn in_progress(status: &str) -> bool {
     status.ends_with("_IN_PROGRESS")
 }
@@ -345,6 +364,7 @@ async fn follow(
     name: &str,
     seen: &mut BTreeSet<String>,
     poll: Duration,
+    say: &dyn Say,
 ) -> Result<Option<(String, String)>> {
     loop {
         let status = stack_status(client, name).await?;
@@ -356,7 +376,7 @@ async fn follow(
                 .collect();
             new.reverse();
             for e in &new {
-                println!("{}", describe_event(e));
+                say.out(describe_event(e));
             }
         }
         match status {
@@ -368,7 +388,7 @@ async fn follow(
 }
 
 /// `iotaa stack deploy`: creates the stack, or updates it, and follows it until it settles.
-pub async fn deploy(loaded: &Loaded, poll: Duration) -> Result<bool> {
+pub async fn deploy(loaded: &Loaded, poll: Duration, say: &dyn Say) -> Result<bool> {
     let conf = sdk_config(loaded).await?;
     let client = Client::new(&conf);
     let name = &loaded.config.aws.stack_name;
@@ -390,10 +410,10 @@ pub async fn deploy(loaded: &Loaded, poll: Duration) -> Result<bool> {
     };
     match existing {
         None => {
-            println!(
+            say.out(format!(
                 "stack {name}: creating in {}",
                 conf.region().map(|r| r.to_string()).unwrap_or_default()
-            );
+            ));
             client
                 .create_stack()
                 .stack_name(name)
@@ -416,7 +436,7 @@ pub async fn deploy(loaded: &Loaded, poll: Duration) -> Result<bool> {
             ));
         }
         Some(_) => {
-            println!("stack {name}: updating");
+            say.out(format!("stack {name}: updating"));
             let result = client
                 .update_stack()
                 .stack_name(name)
@@ -434,21 +454,21 @@ pub async fn deploy(loaded: &Loaded, poll: Duration) -> Result<bool> {
                 if !no_change {
                     return Err(sdk_error(&format!("update stack {name}"), &e));
                 }
-                println!("stack {name}: already up to date");
+                say.out(format!("stack {name}: already up to date"));
             }
         }
     }
-    let (status, reason) = follow(&client, name, &mut seen, poll)
+    let (status, reason) = follow(&client, name, &mut seen, poll, say)
         .await?
         .ok_or_else(|| eyre!("stack {name} disappeared while deploying"))?;
     let ok = status == "CREATE_COMPLETE" || status == "UPDATE_COMPLETE";
     if ok {
-        println!("stack {name}: {status}");
+        say.out(format!("stack {name}: {status}"));
         for (k, v) in outputs(&client, name).await? {
-            println!("  {k:<24} {v}");
+            say.out(format!("  {k:<24} {v}"));
         }
     } else {
-        eprintln!("stack {name}: {}", with_reason(&status, &reason));
+        say.err(format!("stack {name}: {}", with_reason(&status, &reason)));
     }
     Ok(ok)
 }
@@ -529,11 +549,11 @@ pub async fn print_outputs(loaded: &Loaded) -> Result<bool> {
 }
 
 /// `iotaa stack delete` (after the caller's confirmation): deletes and follows until gone.
-pub async fn delete(loaded: &Loaded, poll: Duration) -> Result<bool> {
+pub async fn delete(loaded: &Loaded, poll: Duration, say: &dyn Say) -> Result<bool> {
     let client = Client::new(&sdk_config(loaded).await?);
     let name = &loaded.config.aws.stack_name;
     if stack_status(&client, name).await?.is_none() {
-        println!("stack {name}: not deployed; nothing to delete");
+        say.out(format!("stack {name}: not deployed; nothing to delete"));
         return Ok(true);
     }
     let mut seen = event_ids(&client, name).await?;
@@ -543,21 +563,20 @@ pub async fn delete(loaded: &Loaded, poll: Duration) -> Result<bool> {
         .send()
         .await
         .map_err(|e| sdk_error(&format!("delete stack {name}"), &e))?;
-    println!("stack {name}: deleting");
-    match follow(&client, name, &mut seen, poll).await? {
+    say.out(format!("stack {name}: deleting"));
+    match follow(&client, name, &mut seen, poll, say).await? {
         None => {
-            println!("stack {name}: deleted");
+            say.out(format!("stack {name}: deleted"));
             Ok(true)
         }
         Some((s, _)) if s == "DELETE_COMPLETE" => {
-            println!("stack {name}: deleted");
+            say.out(format!("stack {name}: deleted"));
             Ok(true)
         }
         Some((s, reason)) => {
-            eprintln!(
-                "stack {name}: {s}: {} (a bucket with objects in it cannot be deleted: empty it first)",
+            say.err(format!("stack {name}: {s}: {} (a bucket with objects in it cannot be deleted: empty it first)",
                 one_line(&reason)
-            );
+            ));
             Ok(false)
         }
     }
@@ -645,10 +664,12 @@ pub async fn snapshot(sdk: &SdkConfig, name: &str) -> Result<StackSnapshot> {
 }
 
 /// Sends a [`snapshot`] of the stack every 3 s while it is in progress, every 30 s otherwise,
-/// until `send` returns false (the dashboard has quit). An error is sent as its one line.
+/// and at once when `wake` is notified (a deploy or delete started from the dashboard), until
+/// `send` returns false (the dashboard has quit). An error is sent as its one line.
 pub async fn watch(
     sdk: SdkConfig,
     name: String,
+    wake: std::sync::Arc<tokio::sync::Notify>,
     send: impl Fn(std::result::Result<StackSnapshot, String>) -> bool,
 ) {
     loop {
@@ -657,6 +678,10 @@ pub async fn watch(
         if !send(snap) {
             return;
         }
-        tokio::time::sleep(Duration::from_secs(if busy { 3 } else { 30 })).await;
+        let pause = Duration::from_secs(if busy { 3 } else { 30 });
+        tokio::select! {
+            () = tokio::time::sleep(pause) => {}
+            () = wake.notified() => {}
+        }
     }
 }
