@@ -594,7 +594,7 @@ pub fn aws_stack(loaded: &Loaded, action: &crate::cli::StackCommand) -> Result<E
         StackCommand::Outputs => runtime.block_on(aws::print_outputs(loaded))?,
         StackCommand::Delete { yes } => {
             let question = format!(
-                "Delete the CloudFormation stack {} and every resource in it?",
+                "Delete the CloudFormation stack {} and every resource in it, including every object in its bucket (the lake and query results)?",
                 loaded.config.aws.stack_name
             );
             if !yes && !confirm(&question)? {

@@ -117,6 +117,23 @@ fn deploy_status_outputs_events_update_and_delete_on_moto() {
         "{stdout}"
     );
 
+    // An object in the lake bucket, as Firehose would leave: delete empties the bucket first
+    // (CloudFormation cannot delete a bucket with objects in it).
+    let bucket = outputs
+        .lines()
+        .find(|l| l.starts_with("BucketName"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .unwrap()
+        .to_string();
+    let put = ureq::put(&format!("{}/{bucket}/2026/11/30/05/lake-object", endpoint()))
+        .header(
+            "Authorization",
+            "AWS4-HMAC-SHA256 Credential=testing/20261130/us-east-1/s3/aws4_request, SignedHeaders=host, Signature=0",
+        )
+        .send("{\"deviceId\":\"aaaa\"}\n")
+        .unwrap();
+    assert_eq!(put.status(), 200);
+
     // Delete: refused without --yes when stdin is not a terminal, then done with it.
     let out = iotaa(d, &CREDS, &["stack", "delete"]);
     assert!(!out.status.success());
@@ -131,6 +148,11 @@ fn deploy_status_outputs_events_update_and_delete_on_moto() {
         text(&out.stderr)
     );
     assert!(text(&out.stdout).contains(&format!("stack {stack}: deleted")));
+    assert!(
+        text(&out.stdout).contains(&format!("bucket {bucket}: 1 objects deleted")),
+        "{}",
+        text(&out.stdout)
+    );
     let out = iotaa(d, &CREDS, &["stack", "status"]);
     assert!(
         text(&out.stdout).contains("not deployed"),

@@ -515,7 +515,7 @@ impl App {
             )
         } else {
             format!(
-                "DELETE stack {} and every resource in it? y: yes, any other key: no",
+                "DELETE stack {} and every resource in it, the lake's objects too? y: yes, any other key: no",
                 self.stack_name
             )
         };

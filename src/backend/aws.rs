@@ -550,11 +550,22 @@ pub async fn print_outputs(loaded: &Loaded) -> Result<bool> {
 
 /// `iotaa stack delete` (after the caller's confirmation): deletes and follows until gone.
 pub async fn delete(loaded: &Loaded, poll: Duration, say: &dyn Say) -> Result<bool> {
-    let client = Client::new(&sdk_config(loaded).await?);
+    let sdk = sdk_config(loaded).await?;
+    let client = Client::new(&sdk);
     let name = &loaded.config.aws.stack_name;
     if stack_status(&client, name).await?.is_none() {
         say.out(format!("stack {name}: not deployed; nothing to delete"));
         return Ok(true);
+    }
+    // CloudFormation cannot delete a bucket with objects in it: empty the lake bucket first
+    // (the caller asked, naming it).
+    if let Some((_, bucket)) = outputs(&client, name)
+        .await?
+        .into_iter()
+        .find(|(k, _)| k == "BucketName")
+    {
+        let n = empty_bucket(loaded, &sdk, &bucket).await?;
+        say.out(format!("bucket {bucket}: {n} objects deleted"));
     }
     let mut seen = event_ids(&client, name).await?;
     client
@@ -579,6 +590,58 @@ pub async fn delete(loaded: &Loaded, poll: Duration, say: &dyn Say) -> Result<bo
             ));
             Ok(false)
         }
+    }
+}
+
+/// Deletes every object in `bucket` (ListObjectsV2, DeleteObjects 1,000 at a time); returns
+/// how many. A custom endpoint (moto, MinIO) is addressed path-style.
+async fn empty_bucket(loaded: &Loaded, sdk: &SdkConfig, bucket: &str) -> Result<u64> {
+    use aws_sdk_s3::types::{Delete, ObjectIdentifier};
+    let path_style =
+        loaded.config.aws.endpoint_url.is_some() || std::env::var_os("AWS_ENDPOINT_URL").is_some();
+    let s3 = aws_sdk_s3::Client::from_conf(
+        aws_sdk_s3::config::Builder::from(sdk)
+            .force_path_style(path_style)
+            .build(),
+    );
+    let mut deleted = 0u64;
+    loop {
+        let page = s3
+            .list_objects_v2()
+            .bucket(bucket)
+            .send()
+            .await
+            .map_err(|e| eyre!("list the objects of bucket {bucket}: {}", error_line(&e)))?;
+        let keys: Vec<ObjectIdentifier> = page
+            .contents()
+            .iter()
+            .filter_map(|o| o.key())
+            .filter_map(|k| ObjectIdentifier::builder().key(k).build().ok())
+            .collect();
+        if keys.is_empty() {
+            return Ok(deleted);
+        }
+        let n = keys.len() as u64;
+        let delete = Delete::builder()
+            .set_objects(Some(keys))
+            .quiet(true)
+            .build()
+            .map_err(|e| eyre!("delete objects of bucket {bucket}: {e}"))?;
+        let out = s3
+            .delete_objects()
+            .bucket(bucket)
+            .delete(delete)
+            .send()
+            .await
+            .map_err(|e| eyre!("delete objects of bucket {bucket}: {}", error_line(&e)))?;
+        if let Some(err) = out.errors().first() {
+            return Err(eyre!(
+                "delete {} in bucket {bucket}: {}",
+                err.key().unwrap_or_default(),
+                err.message().unwrap_or_default()
+            ));
+        }
+        deleted += n;
     }
 }
 
