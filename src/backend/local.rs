@@ -255,6 +255,9 @@ pub fn scoring_settings(layout: &Layout, loaded: &Loaded) -> ScoringSettings {
         snapshot_interval: Duration::from_secs(
             loaded.config.detector.snapshot_interval_secs.into(),
         ),
+        note: (loaded.config.backend == crate::config::Backend::Aws
+            && loaded.config.aws.ingest == crate::config::Ingest::Firehose)
+            .then(|| "scores what this machine sends to Firehose".to_string()),
     }
 }
 

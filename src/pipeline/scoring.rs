@@ -27,6 +27,9 @@ pub struct ScoringSettings {
     pub snapshot: PathBuf,
     pub checkpoint: PathBuf,
     pub snapshot_interval: Duration,
+    /// Said in the stage's row after its state, e.g. what it scores when that is not the whole
+    /// readings stream (`ingest = "firehose"`).
+    pub note: Option<String>,
 }
 
 pub fn spawn(
@@ -96,13 +99,17 @@ fn run(
     let mut reader = streams.reader(StreamRole::Readings, from.clone())?;
     let writer = streams.writer(StreamRole::Anomalies)?;
     let detail = format!(
-        "{} model{}",
+        "{} model{}{}",
         if restored { "restored" } else { "fresh" },
         match from {
             StartAt::AfterSequence(seq) => format!(", after record {seq}"),
             StartAt::Resume(_) => ", from its checkpoint".to_string(),
             _ => String::new(),
-        }
+        },
+        s.note
+            .as_deref()
+            .map(|n| format!("; {n}"))
+            .unwrap_or_default()
     );
     report(Event::Stage {
         stage: Stage::Scoring,
