@@ -20,7 +20,10 @@ use std::process::{Child, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use common::aws::{CREDS, FaultProxy, Faults, command, endpoint, iotaa, stack_name, text, workdir};
+use common::aws::{
+    CREDS, FaultProxy, Faults, command, create_workgroup, endpoint, iotaa, output,
+    queue_athena_result, stack_name, text, workdir,
+};
 use common::{acked_lines, read_text, wait_until};
 use iot_anomaly_analytics::records::ScoredReading;
 
@@ -340,42 +343,6 @@ fn the_detector_resumes_from_its_kinesis_checkpoint_across_update_shard_count() 
     );
 }
 
-/// The stack's output `key`, from `iotaa stack outputs`.
-fn output(dir: &Path, key: &str) -> String {
-    let out = iotaa(dir, &CREDS, &["stack", "outputs"]);
-    text(&out.stdout)
-        .lines()
-        .find(|l| l.split_whitespace().next() == Some(key))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .unwrap_or_else(|| panic!("no output {key}"))
-        .to_string()
-}
-
-/// Queues a result in moto for the next Athena query: the header row, then `n` rows.
-fn queue_athena_result(moto: &str, n: usize) {
-    let cell = |v: String| serde_json::json!({ "VarCharValue": v });
-    let mut rows = vec![serde_json::json!({"Data": [cell("deviceid".into()), cell("n".into())]})];
-    rows.extend(
-        (0..n)
-            .map(|i| serde_json::json!({"Data": [cell(format!("d{i:04}")), cell(i.to_string())]})),
-    );
-    let body = serde_json::json!({
-        "region": "us-east-1",
-        "results": [{
-            "rows": rows,
-            "column_info": [
-                {"Name": "deviceid", "Type": "varchar"},
-                {"Name": "n", "Type": "bigint"}
-            ]
-        }]
-    });
-    let reply = ureq::post(&format!("{moto}/moto-api/static/athena/query-results"))
-        .header("Content-Type", "application/json")
-        .send(body.to_string())
-        .unwrap();
-    assert_eq!(reply.status(), 201);
-}
-
 #[test]
 fn athena_queries_poll_page_past_1000_rows_report_cost_and_stop_when_cancelled() {
     let moto = endpoint();
@@ -395,25 +362,7 @@ fn athena_queries_poll_page_past_1000_rows_report_cost_and_stop_when_cancelled()
     deploy(d);
     // moto does not create the stack's workgroup (it skips AWS::Athena::WorkGroup): create it
     // by its output's name.
-    let workgroup = output(d, "AthenaWorkGroup");
-    let runtime = tokio::runtime::Runtime::new().unwrap();
-    runtime.block_on(async {
-        let conf = aws_sdk_athena::Config::builder()
-            .behavior_version(aws_sdk_athena::config::BehaviorVersion::latest())
-            .region(aws_sdk_athena::config::Region::new("us-east-1"))
-            .endpoint_url(&moto)
-            .credentials_provider(aws_sdk_athena::config::Credentials::new(
-                "testing", "testing", None, None, "test",
-            ))
-            .http_client(aws_smithy_http_client::Builder::new().build_http())
-            .build();
-        aws_sdk_athena::Client::from_conf(conf)
-            .create_work_group()
-            .name(&workgroup)
-            .send()
-            .await
-            .unwrap();
-    });
+    create_workgroup(&moto, &output(d, "AthenaWorkGroup"));
     let sql = "SELECT deviceid, count(*) AS n FROM devicedata GROUP BY deviceid ORDER BY deviceid";
 
     // 2,500 rows over three pages; the header row is not data.

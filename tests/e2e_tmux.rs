@@ -452,10 +452,14 @@ fn a_query_typed_in_the_query_pane_returns_rows() {
 
 /// The dashboard with `backend = "aws"` on moto: the Stack pane shows the CloudFormation stack
 /// and its resources, the producer writes Kinesis, the detector scores it, `a` raises an alert
-/// read back from the anomaly stream, and ctrl-d then `y` redeploys from the dashboard.
+/// read back from the anomaly stream, a query in the Query pane runs on Athena, and ctrl-d
+/// then `y` redeploys from the dashboard.
 #[test]
 fn the_dashboard_on_aws_shows_the_stack_and_raises_an_alert_through_kinesis() {
-    use common::aws::{CREDS, endpoint, iotaa, stack_name, text, workdir};
+    use common::aws::{
+        CREDS, create_workgroup, endpoint, iotaa, output, queue_athena_result, stack_name, text,
+        workdir,
+    };
     let stack = stack_name("tui");
     let dir = workdir(
         &stack,
@@ -478,6 +482,16 @@ fn the_dashboard_on_aws_shows_the_stack_and_raises_an_alert_through_kinesis() {
     t.wait_for("the Firehose status", |s| s.contains("delivery Firehose"));
     t.keys(&["a"]);
     t.wait_for("the alert", |s| s.contains("Anomaly Detected!"));
+    // A query in the Query pane runs on Athena (moto answers with a queued result).
+    create_workgroup(&endpoint(), &output(d, "AthenaWorkGroup"));
+    queue_athena_result(&endpoint(), 3);
+    t.keys(&["4", "z", "F5"]);
+    let screen = t.wait_for("Athena's rows", |s| {
+        s.contains("query ") && s.contains("d0002")
+    });
+    assert!(screen.contains("Athena cost"), "{screen}");
+    assert!(!screen.contains("d0003"), "{screen}");
+    t.keys(&["z", "1"]);
     // Deploy from the dashboard: asked, confirmed, followed to its end in the status line.
     t.keys(&["C-d"]);
     t.wait_for("the question", |s| {

@@ -83,6 +83,64 @@ pub fn stack_name(test: &str) -> String {
     format!("iotaa-{test}-{}", std::process::id())
 }
 
+/// The stack's output `key`, from `iotaa stack outputs`.
+pub fn output(dir: &Path, key: &str) -> String {
+    let out = iotaa(dir, &CREDS, &["stack", "outputs"]);
+    text(&out.stdout)
+        .lines()
+        .find(|l| l.split_whitespace().next() == Some(key))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .unwrap_or_else(|| panic!("no output {key}"))
+        .to_string()
+}
+
+/// Queues a result in moto for the next Athena query: the header row, then `n` rows.
+pub fn queue_athena_result(moto: &str, n: usize) {
+    let cell = |v: String| serde_json::json!({ "VarCharValue": v });
+    let mut rows = vec![serde_json::json!({"Data": [cell("deviceid".into()), cell("n".into())]})];
+    rows.extend(
+        (0..n)
+            .map(|i| serde_json::json!({"Data": [cell(format!("d{i:04}")), cell(i.to_string())]})),
+    );
+    let body = serde_json::json!({
+        "region": "us-east-1",
+        "results": [{
+            "rows": rows,
+            "column_info": [
+                {"Name": "deviceid", "Type": "varchar"},
+                {"Name": "n", "Type": "bigint"}
+            ]
+        }]
+    });
+    let reply = ureq::post(&format!("{moto}/moto-api/static/athena/query-results"))
+        .header("Content-Type", "application/json")
+        .send(body.to_string())
+        .unwrap();
+    assert_eq!(reply.status(), 201);
+}
+
+/// Creates Athena workgroup `name` on moto (which does not create the template's).
+pub fn create_workgroup(moto: &str, name: &str) {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        let conf = aws_sdk_athena::Config::builder()
+            .behavior_version(aws_sdk_athena::config::BehaviorVersion::latest())
+            .region(aws_sdk_athena::config::Region::new("us-east-1"))
+            .endpoint_url(moto)
+            .credentials_provider(aws_sdk_athena::config::Credentials::new(
+                "testing", "testing", None, None, "test",
+            ))
+            .http_client(aws_smithy_http_client::Builder::new().build_http())
+            .build();
+        aws_sdk_athena::Client::from_conf(conf)
+            .create_work_group()
+            .name(name)
+            .send()
+            .await
+            .unwrap();
+    });
+}
+
 /// Which faults the proxy injects, as probabilities per request (or per entry), drawn from a
 /// seeded generator so a run can be repeated.
 #[derive(Debug, Clone, Copy)]
