@@ -126,15 +126,20 @@ pub fn open_backend(loaded: &Loaded) -> Result<Opened> {
     })
 }
 
-/// Parses `15s`, `2m`, `1h`, `500ms` or plain seconds.
+/// Parses `15s`, `2m`, `1h`, `500ms` or plain seconds given to `--duration`.
 pub fn parse_duration(text: &str) -> Result<Duration> {
+    parse_duration_of("--duration", text)
+}
+
+/// Parses `15s`, `2m`, `1h`, `500ms` or plain seconds; errors name `flag`.
+pub fn parse_duration_of(flag: &str, text: &str) -> Result<Duration> {
     let t = text.trim();
     let (number, unit) = t
         .find(|c: char| !(c.is_ascii_digit() || c == '.'))
         .map_or((t, "s"), |i| t.split_at(i));
     let n: f64 = number
         .parse()
-        .map_err(|_| eyre!("--duration: expected a duration like 15s, 2m or 1h, got {text:?}"))?;
+        .map_err(|_| eyre!("{flag}: expected a duration like 15s, 2m or 1h, got {text:?}"))?;
     let secs = match unit {
         "ms" => n / 1000.0,
         "s" | "" => n,
@@ -142,7 +147,7 @@ pub fn parse_duration(text: &str) -> Result<Duration> {
         "h" => n * 3600.0,
         _ => {
             return Err(eyre!(
-                "--duration: expected a unit of ms, s, m or h, got {text:?}"
+                "{flag}: expected a unit of ms, s, m or h, got {text:?}"
             ));
         }
     };

@@ -105,8 +105,8 @@ fn run(cli: Cli, loaded: Loaded) -> Result<ExitCode> {
             let opts = iot_anomaly_analytics::soak::SoakOptions {
                 duration: commands::parse_duration(&duration)?,
                 rate,
-                every: commands::parse_duration(&every)?,
-                idle: commands::parse_duration(&idle)?,
+                every: commands::parse_duration_of("--every", &every)?,
+                idle: commands::parse_duration_of("--idle", &idle)?,
                 data_dir,
             };
             iot_anomaly_analytics::soak::soak(&loaded, &opts)

@@ -334,3 +334,20 @@ fn local_stack_deploy_status_and_delete() {
     assert!(!tmp.path().join("data/streams").exists());
     assert!(status(tmp.path()).contains("readings stream      missing"));
 }
+
+/// A bad duration names the flag it was given to.
+#[test]
+fn a_bad_duration_names_its_flag() {
+    let tmp = tempfile::tempdir().unwrap();
+    for (args, flag) in [
+        (vec!["produce", "--duration", "soon"], "--duration:"),
+        (vec!["soak", "--every", "5x"], "--every:"),
+        (vec!["soak", "--idle", "abc"], "--idle:"),
+    ] {
+        let out = iotaa(&args, tmp.path());
+        let stderr = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {stderr}");
+        assert_eq!(stderr.lines().count(), 1, "{stderr}");
+        assert!(stderr.contains(flag), "{args:?}: {stderr}");
+    }
+}
