@@ -132,7 +132,7 @@ fn wait_for_all(dir: &Path, tail: &Tail, acked: &HashMap<Vec<u8>, u64>) -> usize
     // Identical readings (same device, value and millisecond) are counted, not merged.
     let missing = || {
         let lines: Vec<Vec<u8>> = tail.scored().iter().map(reading_line).collect();
-        let seen = common::aws::multiset(lines.iter().map(Vec::as_slice));
+        let seen = common::multiset(lines.iter().map(Vec::as_slice));
         acked
             .iter()
             .filter(|(k, n)| seen.get(*k).copied().unwrap_or(0) < **n)
@@ -268,16 +268,7 @@ fn the_detector_resumes_from_its_kinesis_checkpoint_across_update_shard_count() 
     let stream = format!("{stack}-readings");
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let shards = runtime.block_on(async {
-        let conf = aws_sdk_kinesis::Config::builder()
-            .behavior_version(aws_sdk_kinesis::config::BehaviorVersion::latest())
-            .region(aws_sdk_kinesis::config::Region::new("us-east-1"))
-            .endpoint_url(&moto)
-            .credentials_provider(aws_sdk_kinesis::config::Credentials::new(
-                "testing", "testing", None, None, "test",
-            ))
-            .http_client(aws_smithy_http_client::Builder::new().build_http())
-            .build();
-        let client = aws_sdk_kinesis::Client::from_conf(conf);
+        let client = crate::moto_client!(aws_sdk_kinesis, &moto);
         client
             .update_shard_count()
             .stream_name(&stream)
@@ -464,16 +455,7 @@ fn firehose_ingest_puts_record_batches_that_land_in_s3_and_scores_what_it_sent()
     let runtime = tokio::runtime::Runtime::new().unwrap();
     runtime.block_on(async {
         use aws_sdk_firehose::types::{DeliveryStreamType, ExtendedS3DestinationConfiguration};
-        let conf = aws_sdk_firehose::Config::builder()
-            .behavior_version(aws_sdk_firehose::config::BehaviorVersion::latest())
-            .region(aws_sdk_firehose::config::Region::new("us-east-1"))
-            .endpoint_url(&moto)
-            .credentials_provider(aws_sdk_firehose::config::Credentials::new(
-                "testing", "testing", None, None, "test",
-            ))
-            .http_client(aws_smithy_http_client::Builder::new().build_http())
-            .build();
-        aws_sdk_firehose::Client::from_conf(conf)
+        crate::moto_client!(aws_sdk_firehose, &moto)
             .create_delivery_stream()
             .delivery_stream_name(&delivery)
             .delivery_stream_type(DeliveryStreamType::DirectPut)
@@ -519,7 +501,7 @@ fn firehose_ingest_puts_record_batches_that_land_in_s3_and_scores_what_it_sent()
     }
     let (lines, torn) = common::split_lines(&lake);
     assert!(torn.is_empty(), "an object ends without a newline");
-    let in_lake = common::aws::multiset(lines.into_iter());
+    let in_lake = common::multiset(lines.into_iter());
     for (line, n) in &acked {
         assert!(
             in_lake.get(line).copied().unwrap_or(0) >= *n,

@@ -74,6 +74,17 @@ impl Tmux {
         }
     }
 
+    /// The dashboard with `config`, in `dir`, at `width`×`height`.
+    fn dashboard(width: u16, height: u16, dir: &Path, config: &Path, env: &[(&str, &str)]) -> Tmux {
+        Tmux::start(
+            width,
+            height,
+            dir,
+            env,
+            &[bin(), "--config", config.to_str().unwrap()],
+        )
+    }
+
     fn tmux(&self, args: &[&str]) -> String {
         let out = Command::new("tmux")
             .arg("-L")
@@ -184,13 +195,7 @@ const PANES: [&str; 4] = ["1 Stack", "2 Throughput", "3 Scores", "4 Query"];
 #[test]
 fn starts_shows_panes_and_help_and_quits_cleanly() {
     let (dir, config) = workdir();
-    let t = Tmux::start(
-        120,
-        40,
-        dir.path(),
-        &[],
-        &[bin(), "--config", config.to_str().unwrap()],
-    );
+    let t = Tmux::dashboard(120, 40, dir.path(), &config, &[]);
     let screen = t.wait_for("the four panes", |s| PANES.iter().all(|p| s.contains(p)));
     assert!(screen.contains("q quit"), "status line: {screen}");
     assert!(t.alternate_screen());
@@ -225,12 +230,12 @@ fn starts_shows_panes_and_help_and_quits_cleanly() {
 #[test]
 fn idle_dashboard_does_not_redraw() {
     let (dir, config) = workdir_with("[producer]\nautostart = false\n");
-    let t = Tmux::start(
+    let t = Tmux::dashboard(
         100,
         30,
         dir.path(),
+        &config,
         &[("RUST_LOG", "iot_anomaly_analytics::tui=trace")],
-        &[bin(), "--config", config.to_str().unwrap()],
     );
     t.wait_for("the paused producer", |s| s.contains("paused"));
     // Measuring an absence takes time: idle across at least one 1 s tick.
@@ -262,13 +267,7 @@ fn idle_dashboard_does_not_redraw() {
 #[test]
 fn small_sizes_and_resizes() {
     let (dir, config) = workdir();
-    let t = Tmux::start(
-        40,
-        12,
-        dir.path(),
-        &[],
-        &[bin(), "--config", config.to_str().unwrap()],
-    );
+    let t = Tmux::dashboard(40, 12, dir.path(), &config, &[]);
     let s = t.wait_for("the compact layout", |s| s.contains("1 Stack"));
     assert!(s.contains("q quit"), "{s}");
     t.tmux(&["resize-window", "-t", "0", "-x", "30", "-y", "10"]);
@@ -290,13 +289,7 @@ fn small_sizes_and_resizes() {
 #[test]
 fn rapid_resizes_and_a_1_mb_paste() {
     let (dir, config) = workdir();
-    let t = Tmux::start(
-        100,
-        30,
-        dir.path(),
-        &[],
-        &[bin(), "--config", config.to_str().unwrap()],
-    );
+    let t = Tmux::dashboard(100, 30, dir.path(), &config, &[]);
     t.wait_for("all four panes", |s| PANES.iter().all(|p| s.contains(p)));
     let sizes = [
         (1, 1),
@@ -346,13 +339,7 @@ fn rapid_resizes_and_a_1_mb_paste() {
 #[test]
 fn sigterm_quits_cleanly() {
     let (dir, config) = workdir();
-    let t = Tmux::start(
-        100,
-        30,
-        dir.path(),
-        &[],
-        &[bin(), "--config", config.to_str().unwrap()],
-    );
+    let t = Tmux::dashboard(100, 30, dir.path(), &config, &[]);
     t.wait_for("the four panes", |s| PANES.iter().all(|p| s.contains(p)));
     let pid = t.command_pid();
     let status = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
@@ -364,12 +351,12 @@ fn sigterm_quits_cleanly() {
 #[test]
 fn a_panic_restores_the_terminal() {
     let (dir, config) = workdir();
-    let t = Tmux::start(
+    let t = Tmux::dashboard(
         100,
         40,
         dir.path(),
+        &config,
         &[("IOTAA_TEST_PANIC", "1"), ("RUST_BACKTRACE", "0")],
-        &[bin(), "--config", config.to_str().unwrap()],
     );
     assert_eq!(t.wait_exit(), 101, "a panic exits with 101");
     let screen = t.screen_and_history();
@@ -388,13 +375,7 @@ fn a_panic_restores_the_terminal() {
 fn pressing_a_raises_an_alert_in_the_scores_pane() {
     // 20 readings/s per device: the forest is warm in well under a second.
     let (dir, config) = workdir_with("[producer]\nrate = 20\n");
-    let t = Tmux::start(
-        120,
-        40,
-        dir.path(),
-        &[],
-        &[bin(), "--config", config.to_str().unwrap()],
-    );
+    let t = Tmux::dashboard(120, 40, dir.path(), &config, &[]);
     t.wait_for("warm scores", |s| {
         s.contains("latest ") && s.contains("rec/s")
     });
@@ -418,13 +399,7 @@ fn pressing_a_raises_an_alert_in_the_scores_pane() {
 fn a_query_typed_in_the_query_pane_returns_rows() {
     let (dir, config) =
         workdir_with("[producer]\nrate = 20\n[delivery]\nbuffer_interval_secs = 1\n");
-    let t = Tmux::start(
-        120,
-        40,
-        dir.path(),
-        &[],
-        &[bin(), "--config", config.to_str().unwrap()],
-    );
+    let t = Tmux::dashboard(120, 40, dir.path(), &config, &[]);
     t.wait_for("an object in the lake", |s| {
         s.contains("delivered ") && !s.contains("delivered 0 objects")
     });

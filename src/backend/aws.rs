@@ -179,7 +179,12 @@ pub async fn deployed_stack(loaded: &Loaded) -> Result<Deployed> {
     let client = Client::new(&sdk);
     let name = loaded.config.aws.stack_name.clone();
     let region = sdk.region().map(|r| r.to_string()).unwrap_or_default();
-    let Some((status, reason)) = stack_status(&client, &name).await? else {
+    let Some(Described {
+        status,
+        reason,
+        outputs,
+    }) = describe(&client, &name).await?
+    else {
         return Err(eyre!(
             "stack {name} is not deployed in {region}: run `iotaa --backend aws stack deploy` first"
         ));
@@ -192,12 +197,10 @@ pub async fn deployed_stack(loaded: &Loaded) -> Result<Deployed> {
             with_reason(&status, &reason)
         ));
     }
-    let outputs: std::collections::BTreeMap<String, String> =
-        outputs(&client, &name).await?.into_iter().collect();
     let deployed = Deployed {
         sdk,
         stack: name.clone(),
-        outputs,
+        outputs: outputs.into_iter().collect(),
     };
     let want = match loaded.config.aws.ingest {
         Ingest::Kinesis => "kinesis",
@@ -236,47 +239,58 @@ fn is_missing_stack(message: Option<&str>) -> bool {
     message.is_some_and(|m| m.contains("does not exist"))
 }
 
-/// The stack's status, or `None` when there is no such stack.
-pub async fn stack_status(client: &Client, name: &str) -> Result<Option<(String, String)>> {
-    match client.describe_stacks().stack_name(name).send().await {
-        Ok(out) => Ok(out.stacks().first().map(|s| {
-            (
-                s.stack_status()
-                    .map(|s| s.as_str().to_string())
-                    .unwrap_or_default(),
-                s.stack_status_reason().unwrap_or_default().to_string(),
-            )
-        })),
-        Err(e) if is_missing_stack(e.as_service_error().and_then(|s| s.message())) => Ok(None),
-        Err(e) => Err(sdk_error(&format!("describe stack {name}"), &e)),
-    }
+/// One DescribeStacks: the stack's status, the reason for it, and its outputs.
+#[derive(Debug, Clone, Default)]
+pub struct Described {
+    pub status: String,
+    pub reason: String,
+    /// Key → value, in key order.
+    pub outputs: Vec<(String, String)>,
 }
 
-/// The stack's outputs, key → value, in key order.
+/// The stack as described now, or `None` when there is no such stack.
+pub async fn describe(client: &Client, name: &str) -> Result<Option<Described>> {
+    let out = match client.describe_stacks().stack_name(name).send().await {
+        Ok(out) => out,
+        Err(e) if is_missing_stack(e.as_service_error().and_then(|s| s.message())) => {
+            return Ok(None);
+        }
+        Err(e) => return Err(sdk_error(&format!("describe stack {name}"), &e)),
+    };
+    Ok(out.stacks().first().map(|s| {
+        let mut outputs: Vec<(String, String)> = s
+            .outputs()
+            .iter()
+            .map(|o| {
+                (
+                    o.output_key().unwrap_or_default().to_string(),
+                    o.output_value().unwrap_or_default().to_string(),
+                )
+            })
+            .collect();
+        outputs.sort();
+        Described {
+            status: s
+                .stack_status()
+                .map(|s| s.as_str().to_string())
+                .unwrap_or_default(),
+            reason: s.stack_status_reason().unwrap_or_default().to_string(),
+            outputs,
+        }
+    }))
+}
+
+/// The stack's status and its reason, or `None` when there is no such stack.
+pub async fn stack_status(client: &Client, name: &str) -> Result<Option<(String, String)>> {
+    Ok(describe(client, name).await?.map(|d| (d.status, d.reason)))
+}
+
+/// The stack's outputs, key → value, in key order (none when there is no such stack).
 pub async fn outputs(client: &Client, name: &str) -> Result<Vec<(String, String)>> {
-    let out = client
-        .describe_stacks()
-        .stack_name(name)
-        .send()
-        .await
-        .map_err(|e| sdk_error(&format!("describe stack {name}"), &e))?;
-    let mut rows: Vec<(String, String)> = out
-        .stacks()
-        .first()
-        .map(|s| {
-            s.outputs()
-                .iter()
-                .map(|o| {
-                    (
-                        o.output_key().unwrap_or_default().to_string(),
-                        o.output_value().unwrap_or_default().to_string(),
-                    )
-                })
-                .collect()
-        })
-        .unwrap_or_default();
-    rows.sort();
-    Ok(rows)
+    Ok(describe(client, name)
+        .await?
+        .map(|d| d.outputs)
+        .unwrap_or_default())
 }
 
 /// Every resource: (logical id, type, status, physical id).
@@ -553,14 +567,14 @@ pub async fn delete(loaded: &Loaded, poll: Duration, say: &dyn Say) -> Result<bo
     let sdk = sdk_config(loaded).await?;
     let client = Client::new(&sdk);
     let name = &loaded.config.aws.stack_name;
-    if stack_status(&client, name).await?.is_none() {
+    let Some(described) = describe(&client, name).await? else {
         say.out(format!("stack {name}: not deployed; nothing to delete"));
         return Ok(true);
-    }
+    };
     // CloudFormation cannot delete a bucket with objects in it: empty the lake bucket first
     // (the caller asked, naming it).
-    if let Some((_, bucket)) = outputs(&client, name)
-        .await?
+    if let Some((_, bucket)) = described
+        .outputs
         .into_iter()
         .find(|(k, _)| k == "BucketName")
     {
@@ -676,12 +690,13 @@ pub async fn snapshot(sdk: &SdkConfig, name: &str) -> Result<StackSnapshot> {
         region: sdk.region().map(|r| r.to_string()).unwrap_or_default(),
         ..StackSnapshot::default()
     };
-    let Some((status, reason)) = stack_status(&client, name).await? else {
+    let Some(described) = describe(&client, name).await? else {
         snap.status = "not deployed".into();
         return Ok(snap);
     };
-    snap.status = status;
-    snap.reason = reason;
+    snap.status = described.status;
+    snap.reason = described.reason;
+    snap.outputs = described.outputs;
     snap.resources = resources(&client, name)
         .await?
         .into_iter()
@@ -695,7 +710,6 @@ pub async fn snapshot(sdk: &SdkConfig, name: &str) -> Result<StackSnapshot> {
         .collect();
     events.reverse();
     snap.events = events;
-    snap.outputs = outputs(&client, name).await?;
     if let Some((_, delivery)) = snap.outputs.iter().find(|(k, _)| k == "DeliveryStreamName") {
         let firehose = aws_sdk_firehose::Client::new(sdk);
         snap.firehose = Some(

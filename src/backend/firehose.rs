@@ -109,15 +109,10 @@ impl StreamWriter for Tee {
             .map(|(r, _)| r.clone())
             .collect();
         if !accepted.is_empty() {
-            // Firehose has them; if the local log cannot take them the whole batch is resent
+            // Firehose has them. If the local log cannot take them (disk full), the error fails
+            // the whole put: the producer reports itself blocked and resends the batch
             // (duplicates in the lake, never a reading the detector misses).
-            crate::pipeline::put_all(
-                self.sent.as_ref(),
-                accepted,
-                &crate::pipeline::StopFlag::default(),
-                |_| {},
-                None,
-            )?;
+            self.sent.put(&accepted)?;
         }
         Ok(outcome)
     }

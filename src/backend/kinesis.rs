@@ -398,7 +398,7 @@ impl KinesisReader {
     fn add(&mut self, id: String, parents: Vec<String>, at_start: bool) {
         let start = if let Some(seq) = self.resume.get(&id) {
             StartAt::Resume(seq.clone())
-        } else if at_start || self.from == StartAt::TrimHorizon {
+        } else if at_start {
             self.from.clone()
         } else {
             StartAt::TrimHorizon

@@ -1,7 +1,6 @@
 //! Helpers for the tests that run the binary against moto (`./.ci/run` starts it and sets
 //! `IOTAA_MOTO_ENDPOINT`), and a fault-injecting proxy to put in front of it.
 
-use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Write};
 use std::net::{TcpListener, TcpStream};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -119,20 +118,30 @@ pub fn queue_athena_result(moto: &str, n: usize) {
     assert_eq!(reply.status(), 201);
 }
 
+/// A client of the AWS SDK crate `$sdk` (`aws_sdk_kinesis`, …) on moto at `$endpoint`, with
+/// moto's test credentials, over plain HTTP.
+#[macro_export]
+macro_rules! moto_client {
+    ($sdk:ident, $endpoint:expr) => {
+        $sdk::Client::from_conf(
+            $sdk::Config::builder()
+                .behavior_version($sdk::config::BehaviorVersion::latest())
+                .region($sdk::config::Region::new("us-east-1"))
+                .endpoint_url($endpoint)
+                .credentials_provider($sdk::config::Credentials::new(
+                    "testing", "testing", None, None, "test",
+                ))
+                .http_client(aws_smithy_http_client::Builder::new().build_http())
+                .build(),
+        )
+    };
+}
+
 /// Creates Athena workgroup `name` on moto (which does not create the template's).
 pub fn create_workgroup(moto: &str, name: &str) {
     let runtime = tokio::runtime::Runtime::new().unwrap();
     runtime.block_on(async {
-        let conf = aws_sdk_athena::Config::builder()
-            .behavior_version(aws_sdk_athena::config::BehaviorVersion::latest())
-            .region(aws_sdk_athena::config::Region::new("us-east-1"))
-            .endpoint_url(moto)
-            .credentials_provider(aws_sdk_athena::config::Credentials::new(
-                "testing", "testing", None, None, "test",
-            ))
-            .http_client(aws_smithy_http_client::Builder::new().build_http())
-            .build();
-        aws_sdk_athena::Client::from_conf(conf)
+        crate::moto_client!(aws_sdk_athena, moto)
             .create_work_group()
             .name(name)
             .send()
@@ -582,13 +591,4 @@ fn athena_page(upstream: &str, request: &Message, page_rows: usize) -> std::io::
     }
     reply.body = serde_json::to_vec(&v).unwrap();
     Ok(reply)
-}
-
-/// Counts of each line, for "every acknowledged record arrived" checks.
-pub fn multiset<'a>(lines: impl Iterator<Item = &'a [u8]>) -> HashMap<Vec<u8>, u64> {
-    let mut m = HashMap::new();
-    for l in lines {
-        *m.entry(l.to_vec()).or_default() += 1;
-    }
-    m
 }

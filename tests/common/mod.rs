@@ -147,7 +147,6 @@ pub fn read_stream(dir: &Path, mut check: impl FnMut(u64, &[u8])) -> (u64, u64, 
 pub fn acked_lines(path: &Path) -> (HashMap<Vec<u8>, u64>, usize, usize) {
     let bytes = std::fs::read(path).unwrap();
     let (lines, torn) = split_lines(&bytes);
-    let mut acked: HashMap<Vec<u8>, u64> = HashMap::new();
     for (i, line) in lines.iter().enumerate() {
         Reading::decode(line).unwrap_or_else(|e| {
             panic!(
@@ -157,9 +156,17 @@ pub fn acked_lines(path: &Path) -> (HashMap<Vec<u8>, u64>, usize, usize) {
                 String::from_utf8_lossy(line)
             )
         });
-        *acked.entry(line.to_vec()).or_default() += 1;
     }
-    (acked, lines.len(), torn.len())
+    (multiset(lines.iter().copied()), lines.len(), torn.len())
+}
+
+/// Counts of each line, for "every acknowledged record arrived" checks.
+pub fn multiset<'a>(lines: impl Iterator<Item = &'a [u8]>) -> HashMap<Vec<u8>, u64> {
+    let mut m = HashMap::new();
+    for l in lines {
+        *m.entry(l.to_vec()).or_default() += 1;
+    }
+    m
 }
 
 /// The lake read back, every object checked to be whole: one gzip stream and nothing after
