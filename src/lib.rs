@@ -8,7 +8,9 @@ pub mod bench;
 pub mod cli;
 pub mod commands;
 pub mod config;
-pub mod detector;
+/// The RCF detector lives in its own crate (`detector/`), which the AWS Lambda function also
+/// builds; these two paths keep `crate::detector` and `crate::records` for the app.
+pub use iotaa_detector as detector;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod keymap;
@@ -16,7 +18,7 @@ pub mod logging;
 pub mod pipeline;
 #[cfg(feature = "sql")]
 pub mod query;
-pub mod records;
+pub use iotaa_detector::records;
 pub mod soak;
 pub mod stream;
 pub mod tui;
