@@ -475,8 +475,12 @@ pub fn local_status(loaded: &Loaded) -> Vec<(String, String, String)> {
     ));
     for consumer in ["delivery", "scoring", "alerts"] {
         let p = layout.checkpoint(consumer);
-        let at = crate::pipeline::read_checkpoint(&p)
-            .map_or("none".into(), |s| format!("after record {s}"));
+        let at = match crate::pipeline::read_position(&p) {
+            Ok(None) => "none".into(),
+            Ok(Some(StartAt::AfterSequence(s))) => format!("after record {s}"),
+            Ok(Some(_)) => "a Kinesis position".into(),
+            Err(why) => why,
+        };
         rows.push((format!("{consumer} checkpoint"), exists(&p), at));
     }
     let snap = layout.snapshot();

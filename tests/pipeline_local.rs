@@ -11,11 +11,20 @@ use iot_anomaly_analytics::backend::local::{self, Layout, LocalStreams};
 use iot_anomaly_analytics::config::{self, Loaded};
 use iot_anomaly_analytics::pipeline::run::{Pipeline, PipelineSettings};
 use iot_anomaly_analytics::pipeline::{
-    Event, Reporter, StartAt, StopFlag, StreamRole, Streams, put_all, read_checkpoint,
+    Event, Reporter, StartAt, StopFlag, StreamRole, Streams, put_all,
 };
 use iot_anomaly_analytics::records::{Alert, Reading, ScoredReading};
 
 const DEADLINE: Duration = Duration::from_secs(30);
+
+/// A local consumer's checkpoint: the record number it finished with.
+fn read_checkpoint(path: &std::path::Path) -> Option<u64> {
+    match iot_anomaly_analytics::pipeline::read_position(path) {
+        Ok(None) => None,
+        Ok(Some(StartAt::AfterSequence(seq))) => Some(seq),
+        other => panic!("checkpoint {}: {other:?}", path.display()),
+    }
+}
 
 fn setup(extra: &str) -> (tempfile::TempDir, Loaded, Layout, Arc<LocalStreams>) {
     let dir = tempfile::tempdir().unwrap();

@@ -55,7 +55,7 @@ fn run(
     report: &Reporter,
     stop: &StopFlag,
 ) -> Result<(), PipelineError> {
-    let from = resume_from(&s.checkpoint).unwrap_or(StartAt::Latest);
+    let from = resume_from(&s.checkpoint, Stage::Alerts, report, StartAt::Latest);
     let mut reader = streams.reader(StreamRole::Anomalies, from)?;
     let webhook = s.webhook_url.clone().map(|url| {
         let (tx, rx) = mpsc::sync_channel::<Alert>(WEBHOOK_QUEUE);

@@ -18,7 +18,7 @@ use chrono::{DateTime, Utc};
 
 use super::{
     Event, PipelineError, Reporter, Stage, StageState, Stall, StartAt, StopFlag, StreamRole,
-    Streams, read_checkpoint, spawn_stage, write_checkpoint,
+    Streams, resume_from, spawn_stage, write_checkpoint,
 };
 
 #[derive(Debug, Clone)]
@@ -69,10 +69,7 @@ fn run(
     report: &Reporter,
     stop: &StopFlag,
 ) -> Result<(), PipelineError> {
-    let from = match read_checkpoint(&s.checkpoint) {
-        Some(seq) => StartAt::AfterSequence(seq),
-        None => StartAt::TrimHorizon,
-    };
+    let from = resume_from(&s.checkpoint, Stage::Delivery, report, StartAt::TrimHorizon);
     let mut reader = streams.reader(StreamRole::Readings, from)?;
     let detail = format!(
         "every {} s or {} KiB",

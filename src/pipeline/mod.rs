@@ -406,13 +406,16 @@ pub const STOP_GRACE: Duration = Duration::from_secs(15);
 /// set for [`STOP_GRACE`] (then the unsent entries are returned as an error, and the caller
 /// has not acknowledged or checkpointed them). A request that fails as a whole (disk full,
 /// stream unreachable) is reported through `stall`, when given, as the stage blocking.
+///
+/// `on_retry(n)` is told of every resend of `n` entries; only the entries in
+/// [`PutFailed::unsent`] were never confirmed stored.
 pub fn put_all(
     writer: &dyn StreamWriter,
     batch: Vec<(String, Vec<u8>)>,
     stop: &StopFlag,
     mut on_retry: impl FnMut(usize),
     mut stall: Option<&mut Stall>,
-) -> Result<(), PipelineError> {
+) -> Result<(), PutFailed> {
     let mut pending = batch;
     let mut attempt: u32 = 0;
     let mut stopped_at: Option<std::time::Instant> = None;
@@ -431,7 +434,12 @@ pub fn put_all(
         let failed = match result {
             Ok(outcome) if outcome.failed.is_empty() => return Ok(()),
             Ok(outcome) => outcome.failed,
-            Err(e) if give_up => return Err(e),
+            Err(error) if give_up => {
+                return Err(PutFailed {
+                    unsent: pending.len(),
+                    error,
+                });
+            }
             Err(e) => {
                 if stall.is_none() {
                     tracing::warn!("put failed, retrying: {e}");
@@ -440,11 +448,14 @@ pub fn put_all(
             }
         };
         if give_up {
-            return Err(PipelineError::Stream(format!(
-                "{} records not stored after {} s of retries while stopping",
-                failed.len(),
-                STOP_GRACE.as_secs()
-            )));
+            return Err(PutFailed {
+                unsent: failed.len(),
+                error: PipelineError::Stream(format!(
+                    "{} records not stored after {} s of retries while stopping",
+                    failed.len(),
+                    STOP_GRACE.as_secs()
+                )),
+            });
         }
         on_retry(failed.len());
         let mut keep = vec![false; pending.len()];
@@ -460,6 +471,32 @@ pub fn put_all(
     }
 }
 
+/// A put that gave up while stopping: how many of its entries were never confirmed stored
+/// (the rest were stored, but the batch as a whole is not acknowledged), and why.
+#[derive(Debug)]
+pub struct PutFailed {
+    pub unsent: usize,
+    pub error: PipelineError,
+}
+
+impl std::fmt::Display for PutFailed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.error.fmt(f)
+    }
+}
+
+impl std::error::Error for PutFailed {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.error)
+    }
+}
+
+impl From<PutFailed> for PipelineError {
+    fn from(p: PutFailed) -> PipelineError {
+        p.error
+    }
+}
+
 /// Exponential backoff with full jitter: up to 25 ms · 2^attempt, capped at 2 s.
 pub fn backoff(attempt: u32) -> Duration {
     let cap_ms = (25u64 << attempt.min(7)).min(2_000);
@@ -467,49 +504,63 @@ pub fn backoff(attempt: u32) -> Duration {
 }
 
 /// Writes `bytes` to `path` so that readers see the old file or the whole new one, never a
-/// part: a temp file in the same folder, fsync, rename, fsync of the folder.
+/// part, creating the folder first ([`crate::detector::durable::write_atomically`]).
 pub fn write_atomic(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
-    use std::io::Write;
-    let dir = path
-        .parent()
-        .filter(|d| !d.as_os_str().is_empty())
-        .unwrap_or(std::path::Path::new("."));
-    std::fs::create_dir_all(dir)?;
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let tmp = dir.join(format!(".{name}.{}.tmp", uuid::Uuid::new_v4().simple()));
-    let result = (|| {
-        let mut f = std::fs::File::create(&tmp)?;
-        f.write_all(bytes)?;
-        f.sync_all()?;
-        std::fs::rename(&tmp, path)?;
-        std::fs::File::open(dir)?.sync_all()
-    })();
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir)?;
     }
-    result
+    crate::detector::durable::write_atomically(path, bytes)
 }
 
-/// A consumer's position: the last sequence number it finished with.
-pub fn read_checkpoint(path: &std::path::Path) -> Option<u64> {
-    std::fs::read_to_string(path).ok()?.trim().parse().ok()
-}
-
-/// Where a consumer resumes from its checkpoint: after a local record number, or at a position
-/// its backend's reader gave ([`StreamReader::position`]). `None` without a checkpoint.
-pub fn resume_from(path: &std::path::Path) -> Option<StartAt> {
-    let text = std::fs::read_to_string(path).ok()?;
+/// A consumer's saved position, as [`save_position`] wrote it: a local record number
+/// (`AfterSequence`) or a backend's position token (`Resume`: Kinesis' JSON map of shard to
+/// sequence number). `Ok(None)` when there is no checkpoint (a first start); `Err` with one line
+/// when there is one that cannot be used (unreadable, empty, or neither form).
+pub fn read_position(path: &std::path::Path) -> Result<Option<StartAt>, String> {
+    let bytes = match std::fs::read(path) {
+        Ok(b) => b,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(format!("cannot read checkpoint {}: {e}", path.display())),
+    };
+    let text = String::from_utf8_lossy(&bytes);
     let text = text.trim();
-    if text.is_empty() {
-        return None;
+    if let Ok(seq) = text.parse::<u64>() {
+        return Ok(Some(StartAt::AfterSequence(seq)));
     }
-    Some(match text.parse() {
-        Ok(seq) => StartAt::AfterSequence(seq),
-        Err(_) => StartAt::Resume(text.to_string()),
-    })
+    if serde_json::from_str::<std::collections::BTreeMap<String, String>>(text).is_ok() {
+        return Ok(Some(StartAt::Resume(text.to_string())));
+    }
+    let shown: String = text.chars().take(40).collect();
+    Err(format!(
+        "checkpoint {} holds {shown:?}, which is neither a record number nor a Kinesis position",
+        path.display()
+    ))
+}
+
+/// Where a consumer resumes: its checkpoint, or `default` when it has none. A checkpoint that
+/// cannot be used is reported once as a problem of `stage` (one line, saying where it starts
+/// instead), never silently replaced.
+pub fn resume_from(
+    path: &std::path::Path,
+    stage: Stage,
+    report: &Reporter,
+    default: StartAt,
+) -> StartAt {
+    match read_position(path) {
+        Ok(Some(at)) => at,
+        Ok(None) => default,
+        Err(why) => {
+            let instead = match default {
+                StartAt::Latest => "the newest record",
+                _ => "the oldest record",
+            };
+            report(Event::Problem {
+                stage,
+                message: format!("{why}; starting from {instead}"),
+            });
+            default
+        }
+    }
 }
 
 /// Saves a consumer's position after the record numbered `last` that `reader` returned.
@@ -531,6 +582,53 @@ pub fn write_checkpoint(path: &std::path::Path, sequence: u64) -> std::io::Resul
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn checkpoints_resume_by_number_or_token_and_a_bad_one_is_one_warning() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("delivery");
+        let problems = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let seen = problems.clone();
+        let report: Reporter = Arc::new(move |e| {
+            if let Event::Problem { stage, message } = e {
+                seen.lock().unwrap().push((stage, message));
+            }
+        });
+        let resume = |default| resume_from(&path, Stage::Delivery, &report, default);
+
+        // No checkpoint: the default, silently.
+        assert_eq!(resume(StartAt::TrimHorizon), StartAt::TrimHorizon);
+        write_checkpoint(&path, 41).unwrap();
+        assert_eq!(resume(StartAt::TrimHorizon), StartAt::AfterSequence(41));
+        let token = r#"{"shardId-000000000000":"4959"}"#;
+        write_atomic(&path, format!("{token}\n").as_bytes()).unwrap();
+        assert_eq!(resume(StartAt::Latest), StartAt::Resume(token.into()));
+        assert!(problems.lock().unwrap().is_empty());
+
+        // Damaged, empty, unreadable: one line each, naming the file, and the default.
+        for (bytes, expect) in [
+            (
+                &b"12x\n"[..],
+                "neither a record number nor a Kinesis position",
+            ),
+            (b"", "neither"),
+            (b"\xff\xfe", "neither"),
+        ] {
+            std::fs::write(&path, bytes).unwrap();
+            assert_eq!(resume(StartAt::TrimHorizon), StartAt::TrimHorizon);
+            let (stage, line) = problems.lock().unwrap().pop().unwrap();
+            assert_eq!(stage, Stage::Delivery);
+            assert!(line.contains(expect) && line.contains("delivery"), "{line}");
+            assert!(line.ends_with("starting from the oldest record"), "{line}");
+            assert!(!line.contains('\n'), "{line}");
+        }
+        std::fs::remove_file(&path).unwrap();
+        std::fs::create_dir(&path).unwrap();
+        assert_eq!(resume(StartAt::Latest), StartAt::Latest);
+        let (_, line) = problems.lock().unwrap().pop().unwrap();
+        assert!(line.starts_with("cannot read checkpoint"), "{line}");
+        assert!(line.ends_with("starting from the newest record"), "{line}");
+    }
 
     #[test]
     fn lag_is_in_records_locally_and_in_seconds_on_kinesis() {

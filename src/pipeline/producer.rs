@@ -322,16 +322,19 @@ impl Producer<'_> {
                 .collect::<Vec<_>>()
                 .concat()
         });
-        let mut failed = 0u64;
+        let mut retries = 0u64;
         let sent = put_all(
             self.writer,
             batch,
             self.stop,
-            |f| failed += f as u64,
+            |f| retries += f as u64,
             Some(&mut self.stall),
         );
-        self.counts.failed += failed;
-        self.counts.retries += failed;
+        // Failed means never stored: a retried entry that a later attempt stored is a retry only.
+        self.counts.retries += retries;
+        if let Err(e) = &sent {
+            self.counts.failed += e.unsent as u64;
+        }
         match sent {
             Ok(()) => {
                 if let Some(lines) = acked_lines {
@@ -451,6 +454,63 @@ fn describe_rate(s: &ProducerSettings, rate_per_device: f64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::pipeline::{PipelineError, PutOutcome};
+    use std::sync::Mutex;
+
+    /// A fake readings stream: every first attempt of a batch loses its first two entries
+    /// (as a throttled PutRecords does); the resend stores them.
+    #[derive(Default)]
+    struct FakeFlakyWriter {
+        calls: Mutex<u64>,
+        stored: Mutex<u64>,
+    }
+
+    impl StreamWriter for FakeFlakyWriter {
+        fn put(&self, records: &[(String, Vec<u8>)]) -> Result<PutOutcome, PipelineError> {
+            let mut calls = self.calls.lock().unwrap();
+            *calls += 1;
+            let failed: Vec<usize> = if *calls % 2 == 1 {
+                (0..records.len().min(2)).collect()
+            } else {
+                Vec::new()
+            };
+            *self.stored.lock().unwrap() += (records.len() - failed.len()) as u64;
+            Ok(PutOutcome { failed })
+        }
+    }
+
+    #[test]
+    fn an_entry_stored_on_retry_counts_as_a_retry_not_a_failure() {
+        let writer = Arc::new(FakeFlakyWriter::default());
+        let settings = ProducerSettings {
+            devices: vec!["aaaa".into(), "bbbb".into()],
+            rate_per_device: 10_000.0,
+            min_value: -5,
+            max_value: 5,
+            batch_size: 10,
+            spike: SpikeConfig::default(),
+            start_paused: false,
+            limit: Some(100),
+            seed: Some(7),
+            ack_log: None,
+        };
+        let last = Arc::new(Mutex::new(None));
+        let seen = last.clone();
+        let report: Reporter = Arc::new(move |e| {
+            if let Event::Producer(c) = e {
+                *seen.lock().unwrap() = Some(c);
+            }
+        });
+        spawn(writer.clone(), settings, report, StopFlag::default())
+            .unwrap()
+            .join();
+        let counts = last.lock().unwrap().unwrap();
+        assert_eq!(counts.sent, 100);
+        assert_eq!(counts.acknowledged, 100);
+        assert_eq!(*writer.stored.lock().unwrap(), 100);
+        assert!(counts.retries >= 2, "{counts:?}");
+        assert_eq!(counts.failed, 0, "every entry was stored: {counts:?}");
+    }
 
     #[test]
     fn ack_log_reopen_cuts_a_torn_last_line() {

@@ -91,7 +91,7 @@ fn run(
     stop: &StopFlag,
 ) -> Result<(), PipelineError> {
     let (mut detector, restored) = restore(s, report)?;
-    let from = resume_from(&s.checkpoint).unwrap_or(StartAt::TrimHorizon);
+    let from = resume_from(&s.checkpoint, Stage::Scoring, report, StartAt::TrimHorizon);
     let checkpoint = match from {
         StartAt::AfterSequence(seq) => Some(seq),
         _ => None,
