@@ -1,0 +1,78 @@
+//! What a query returns: its columns, its rows, and what it scanned and would cost on Athena.
+
+use std::time::Duration;
+
+/// A column of a result, with Athena's name for its type.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Column {
+    pub name: String,
+    /// `varchar`, `smallint`, `timestamp`, `bigint`, `double`, …
+    pub data_type: String,
+}
+
+/// The result of one query.
+#[derive(Debug, Clone, PartialEq)]
+pub struct QueryOutput {
+    pub columns: Vec<Column>,
+    /// Display strings; `None` is SQL NULL; timestamps as `YYYY-MM-DD HH:MM:SS.mmm`.
+    pub rows: Vec<Vec<Option<String>>>,
+    /// Rows not kept beyond `max_rows`: `None` if none were dropped or their number is unknown
+    /// (see `more_rows`), `Some(n)` when counted exactly.
+    pub dropped_rows: Option<u64>,
+    /// True if rows were dropped.
+    pub more_rows: bool,
+    /// Bytes read from the lake (compressed size for `.gz`), Athena's "data scanned".
+    pub bytes_scanned: u64,
+    /// Objects opened.
+    pub files_scanned: u64,
+    /// Lines skipped because they are not readings.
+    pub malformed_lines: u64,
+    pub elapsed: Duration,
+    /// Athena's QueryExecutionId when the query ran on AWS (`None` on the embedded engine,
+    /// whose `files_scanned` and `malformed_lines` Athena does not report).
+    pub execution_id: Option<String>,
+}
+
+/// Athena's price: $5 per TB scanned.
+pub const ATHENA_USD_PER_TB: f64 = 5.0;
+/// Athena rounds each query up to the megabyte, with a 10 MB minimum.
+pub const ATHENA_MINIMUM_MB: u64 = 10;
+
+impl QueryOutput {
+    /// What Athena would charge for the bytes this query scanned: $5 per TB (2^40 bytes),
+    /// rounded up to the MB (2^20 bytes) with a 10 MB minimum; a query that scanned nothing
+    /// costs nothing.
+    pub fn cost_usd(&self) -> f64 {
+        if self.bytes_scanned == 0 {
+            return 0.0;
+        }
+        let mb = self.bytes_scanned.div_ceil(1 << 20).max(ATHENA_MINIMUM_MB);
+        mb as f64 * ATHENA_USD_PER_TB / f64::from(1u32 << 20)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn athena_cost_rounds_up_with_a_minimum() {
+        let out = |bytes| QueryOutput {
+            columns: vec![],
+            rows: vec![],
+            dropped_rows: None,
+            more_rows: false,
+            bytes_scanned: bytes,
+            files_scanned: 0,
+            malformed_lines: 0,
+            execution_id: None,
+            elapsed: Duration::ZERO,
+        };
+        assert_eq!(out(0).cost_usd(), 0.0);
+        let ten_mb = 10.0 * 5.0 / 1_048_576.0;
+        assert_eq!(out(1).cost_usd(), ten_mb);
+        assert_eq!(out(10 << 20).cost_usd(), ten_mb);
+        assert_eq!(out((10 << 20) + 1).cost_usd(), 11.0 * 5.0 / 1_048_576.0);
+        assert_eq!(out(1 << 40).cost_usd(), 5.0);
+    }
+}
