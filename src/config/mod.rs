@@ -17,7 +17,7 @@ use serde::{Deserialize, Deserializer, Serialize};
 use crate::keymap::{Keymap, KeysConfig};
 
 /// The config file shipped at the top of the repository: documentation and test fixture.
-pub const SHIPPED: &str = include_str!("../config.toml");
+pub const SHIPPED: &str = include_str!("../../config.toml");
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "snake_case")]
