@@ -341,6 +341,13 @@ impl App {
         }
     }
 
+    /// The most columns a chart can span: the terminal's width (a zoomed pane is narrower).
+    /// Frames carry no more points than that. `None` before the first resize: then the
+    /// whole series goes, for a frame drawn at any size.
+    fn chart_columns(&self) -> Option<usize> {
+        (self.size.0 > 0).then_some(self.size.0 as usize)
+    }
+
     pub fn view(&self) -> DashboardView {
         let query_focused = self.focus == PaneId::Query;
         DashboardView {
@@ -348,8 +355,10 @@ impl App {
             focus: self.focus,
             zoomed: self.zoomed,
             stack: self.stack.view(|stage| self.live_figures(stage)),
-            throughput: self.throughput.view(self.stack.delivery_note(), None),
-            scores: self.scores.view(None),
+            throughput: self
+                .throughput
+                .view(self.stack.delivery_note(), self.chart_columns()),
+            scores: self.scores.view(self.chart_columns()),
             query: self.query.view(),
             status: self.status.view(
                 &self.keymap,

@@ -78,12 +78,15 @@ impl ScoresPane {
         }
     }
 
-    /// The pane, with the newest `points` scores (what a chart that wide shows; `None`: all).
-    pub fn view(&self, points: Option<usize>) -> ScoresView {
+    /// The pane. Its chart draws two scores per column (braille): only the newest
+    /// `2 × columns` scores go into the view (all of them when the width is not known).
+    pub fn view(&self, columns: Option<usize>) -> ScoresView {
         let stats = (self.scoring.is_some() || !self.scores.is_empty()).then(|| {
             let progress = self.scoring.unwrap_or_default();
             ScoreStats {
-                scores: self.scores.tail(points.unwrap_or(usize::MAX)),
+                scores: self
+                    .scores
+                    .tail(columns.map_or(usize::MAX, |c| c.saturating_mul(2))),
                 threshold: self.threshold,
                 latest: self.scores.last(),
                 warming_up: progress.warming_up,

@@ -94,9 +94,10 @@ impl ThroughputPane {
         }
     }
 
-    /// The pane, with the newest `bins` of the history (what a chart that wide shows; `None`:
-    /// all of it). `delivery_note` is set where another service delivers.
-    pub fn view(&self, delivery_note: Option<String>, bins: Option<usize>) -> ThroughputView {
+    /// The pane. Its chart draws one bin per column: only the newest `columns` bins go into
+    /// the view (all of them when the width is not known). `delivery_note` is set where
+    /// another service delivers.
+    pub fn view(&self, delivery_note: Option<String>, columns: Option<usize>) -> ThroughputView {
         ThroughputView {
             stats: self.producer.map(|c| ThroughputStats {
                 records_per_sec: self.history.last().unwrap_or(0) as f64,
@@ -108,7 +109,7 @@ impl ThroughputPane {
                 delivery_lag_secs: self.delivery_lag_secs,
                 objects_delivered: self.objects,
                 delivery_note,
-                history: self.history.tail(bins.unwrap_or(usize::MAX)),
+                history: self.history.tail(columns.unwrap_or(usize::MAX)),
                 bin_label: "1 s".into(),
                 paused: c.paused,
             }),
