@@ -272,6 +272,32 @@ mod pipeline_events {
         );
     }
 
+    /// On Kinesis the detector reports how far behind it is in time (MillisBehindLatest), not
+    /// in records: the Scores pane shows that lag as it shows the local record lag.
+    #[test]
+    fn the_scores_pane_shows_the_kinesis_lag_in_seconds() {
+        let mut a = app("");
+        a.update(Action::Pipeline(Event::Scoring(ScoringProgress {
+            scored: 1_200,
+            warming_up: None,
+            lag_records: 0,
+            lag_ms: Some(2_340),
+        })));
+        let s = a.view().scores.stats.unwrap();
+        assert_eq!((s.lag_secs, s.lag_records), (Some(2.34), 0));
+        let shown = screen(&a, 120, 40);
+        assert!(shown.contains("detector 2.3 s behind"), "{shown}");
+
+        // Caught up: no lag shown.
+        a.update(Action::Pipeline(Event::Scoring(ScoringProgress {
+            scored: 1_300,
+            warming_up: None,
+            lag_records: 0,
+            lag_ms: Some(0),
+        })));
+        assert!(!screen(&a, 120, 40).contains("behind"));
+    }
+
     #[test]
     fn stages_show_in_the_stack_pane() {
         let mut a = app("");

@@ -91,6 +91,8 @@ impl ScoresPane {
                 latest: self.scores.last(),
                 warming_up: progress.warming_up,
                 lag_records: progress.lag_records,
+                // Kinesis says how far behind in time instead of in records.
+                lag_secs: progress.lag_ms.map(|ms| ms as f64 / 1000.0),
                 alerts: self.alerts.iter().cloned().collect(),
             }
         });

@@ -165,6 +165,10 @@ pub struct ScoreStats {
     pub warming_up: Option<(u64, u64)>,
     /// Records the detector is behind the readings stream.
     pub lag_records: u64,
+    /// Seconds the detector is behind the stream's newest record, where the stream measures
+    /// lag in time rather than records (Kinesis' MillisBehindLatest); shown instead of
+    /// `lag_records`.
+    pub lag_secs: Option<f64>,
     /// Most recent first.
     pub alerts: Vec<AlertRow>,
 }
