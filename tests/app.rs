@@ -272,6 +272,32 @@ mod pipeline_events {
         );
     }
 
+    /// On Kinesis the detector reports how far behind it is in time (MillisBehindLatest), not
+    /// in records: the Scores pane shows that lag as it shows the local record lag.
+    #[test]
+    fn the_scores_pane_shows_the_kinesis_lag_in_seconds() {
+        let mut a = app("");
+        a.update(Action::Pipeline(Event::Scoring(ScoringProgress {
+            scored: 1_200,
+            warming_up: None,
+            lag_records: 0,
+            lag_ms: Some(2_340),
+        })));
+        let s = a.view().scores.stats.unwrap();
+        assert_eq!((s.lag_secs, s.lag_records), (Some(2.34), 0));
+        let shown = screen(&a, 120, 40);
+        assert!(shown.contains("detector 2.3 s behind"), "{shown}");
+
+        // Caught up: no lag shown.
+        a.update(Action::Pipeline(Event::Scoring(ScoringProgress {
+            scored: 1_300,
+            warming_up: None,
+            lag_records: 0,
+            lag_ms: Some(0),
+        })));
+        assert!(!screen(&a, 120, 40).contains("behind"));
+    }
+
     #[test]
     fn stages_show_in_the_stack_pane() {
         let mut a = app("");
@@ -344,6 +370,53 @@ mod pipeline_events {
             v.scores.stats.unwrap().scores.len(),
             iot_anomaly_analytics::app::SCORES_KEPT
         );
+    }
+
+    /// The grid, then the Throughput and the Scores pane zoomed, at 80×24.
+    fn screens_80x24(a: &mut App) -> Vec<String> {
+        let mut out = vec![screen(a, 80, 24)];
+        a.update(Action::FocusThroughput);
+        a.update(Action::Zoom);
+        out.push(screen(a, 80, 24));
+        a.update(Action::FocusScores);
+        out.push(screen(a, 80, 24));
+        a.update(Action::Zoom);
+        a.update(Action::FocusStack);
+        out
+    }
+
+    /// Once the terminal's width is known, a frame carries only the newest points its charts
+    /// can show (not the whole history), and draws exactly what the whole history drew.
+    #[test]
+    fn frames_carry_only_what_the_charts_show() {
+        let mut a = app("");
+        let mut acked = 0;
+        for i in 0..(iot_anomaly_analytics::app::HISTORY_BINS as u64 + 50) {
+            acked += (i * 7) % 13;
+            a.update(Action::Pipeline(counts(acked, false)));
+            a.update(Action::Tick);
+        }
+        // A spike long before what the chart shows must not scale it.
+        let mut batch: Vec<ScoredReading> = (0..1_000)
+            .map(|i| scored(1, 0.5 + ((i * 5) % 11) as f64 / 4.0))
+            .collect();
+        batch[10] = scored(9, 50.0);
+        a.update(Action::Pipeline(Event::Scores(batch)));
+        let whole = a.view();
+        let before = screens_80x24(&mut a);
+
+        assert!(a.update(Action::Resize(80, 24)));
+        let v = a.view();
+        let history = v.throughput.stats.unwrap().history;
+        let whole_history = whole.throughput.stats.unwrap().history;
+        assert_eq!(history.len(), 80);
+        assert_eq!(history[..], whole_history[whole_history.len() - 80..]);
+        let scores = v.scores.stats.unwrap();
+        let whole_scores = whole.scores.stats.unwrap().scores;
+        assert_eq!(scores.scores.len(), 160, "two points per column");
+        assert_eq!(scores.scores[..], whole_scores[whole_scores.len() - 160..]);
+        assert_eq!(scores.latest, whole_scores.last().copied());
+        assert_eq!(screens_80x24(&mut a), before);
     }
 }
 

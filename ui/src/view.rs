@@ -127,7 +127,8 @@ pub struct ThroughputStats {
     /// Set when another service delivers (AWS: Firehose's status); shown instead of the
     /// objects and lag this process cannot see.
     pub delivery_note: Option<String>,
-    /// Records per second, one value per bin, oldest first.
+    /// Records per second, one value per bin, oldest first. The chart shows the newest bins
+    /// that fit its width, so the app need send no more than that.
     pub history: Vec<u64>,
     /// What one bin of `history` spans, for the axis label (e.g. `1 s`).
     pub bin_label: String,
@@ -155,7 +156,8 @@ pub struct AlertRow {
 
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct ScoreStats {
-    /// ANOMALY_SCORE values tailed from the anomaly stream, oldest first.
+    /// ANOMALY_SCORE values tailed from the anomaly stream, oldest first. The chart shows the
+    /// newest two per column that fit its width, so the app need send no more than that.
     pub scores: Vec<f64>,
     pub threshold: f64,
     pub latest: Option<f64>,
@@ -163,6 +165,10 @@ pub struct ScoreStats {
     pub warming_up: Option<(u64, u64)>,
     /// Records the detector is behind the readings stream.
     pub lag_records: u64,
+    /// Seconds the detector is behind the stream's newest record, where the stream measures
+    /// lag in time rather than records (Kinesis' MillisBehindLatest); shown instead of
+    /// `lag_records`.
+    pub lag_secs: Option<f64>,
     /// Most recent first.
     pub alerts: Vec<AlertRow>,
 }

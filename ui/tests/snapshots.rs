@@ -119,6 +119,7 @@ fn live() -> DashboardView {
         latest: Some(0.83),
         warming_up: None,
         lag_records: 0,
+        lag_secs: None,
         alerts: vec![AlertRow {
             time: "06:41:07".into(),
             device: "cccc".into(),
@@ -224,6 +225,24 @@ fn warming_up_scores_80x24() {
     }
     v.zoomed = true;
     insta::assert_snapshot!(render(&v, 80, 24));
+}
+
+/// The detector's lag shows in records (local streams) or in seconds (Kinesis), and not at
+/// all when it has caught up.
+#[test]
+fn detector_lag_shows_in_records_or_seconds() {
+    let with_lag = |records: u64, secs: Option<f64>| {
+        let mut v = live();
+        if let Some(s) = v.scores.stats.as_mut() {
+            s.lag_records = records;
+            s.lag_secs = secs;
+        }
+        render(&v, 120, 40).to_string()
+    };
+    assert!(with_lag(300, None).contains("detector 300 behind"));
+    assert!(with_lag(0, Some(2.34)).contains("detector 2.3 s behind"));
+    assert!(!with_lag(0, None).contains("behind"));
+    assert!(!with_lag(0, Some(0.01)).contains("behind"), "caught up");
 }
 
 #[test]

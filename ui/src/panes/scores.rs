@@ -49,9 +49,14 @@ impl Widget for ScoresPane<'_> {
                 state.push(Span::raw(latest));
             }
         }
-        if s.lag_records > 0 {
+        let lag = match s.lag_secs {
+            // Under 0.05 s reads as 0.0: caught up.
+            Some(secs) => (secs >= 0.05).then(|| format!("{secs:.1} s")),
+            None => (s.lag_records > 0).then(|| s.lag_records.to_string()),
+        };
+        if let Some(lag) = lag {
             state.push(Span::styled(
-                format!("  detector {} behind", s.lag_records),
+                format!("  detector {lag} behind"),
                 Style::new().fg(theme::WARN),
             ));
         }
