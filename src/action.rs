@@ -46,7 +46,7 @@ pub enum Action {
     #[serde(skip)]
     QueryFinished {
         id: u64,
-        outcome: crate::app::query_pane::QueryOutcome,
+        outcome: crate::query::QueryOutcome,
     },
     /// The terminal was resized to (columns, rows).
     #[serde(skip)]
@@ -57,9 +57,9 @@ pub enum Action {
     /// Something a pipeline stage reported.
     #[serde(skip)]
     Pipeline(crate::pipeline::Event),
-    /// The AWS stack as last described (or why it could not be), for the Stack pane.
+    /// The backend's stack as last described (or why it could not be), for the Stack pane.
     #[serde(skip)]
-    CloudStack(Result<crate::backend::aws::StackSnapshot, String>),
+    Stack(Result<crate::stack::StackSnapshot, String>),
     /// Deploy (create or update) the stack, after a confirmation.
     DeployStack,
     /// Delete the stack, after a confirmation.
@@ -219,7 +219,7 @@ impl Action {
             Action::Resize(..)
             | Action::Tick
             | Action::Pipeline(_)
-            | Action::CloudStack(_)
+            | Action::Stack(_)
             | Action::Confirm(_)
             | Action::StackOpLine(..)
             | Action::EditorInput(_)

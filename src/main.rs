@@ -1,29 +1,21 @@
+//! The `iotaa` binary: parses the command line, loads the config, and runs the dashboard or a
+//! headless command. The backend is chosen in one place, `backend::open`.
+
+mod tools;
+
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use clap::Parser;
 use color_eyre::eyre::{Result, WrapErr};
 
-use std::sync::Arc;
-
 use iot_anomaly_analytics::action::Action;
-use iot_anomaly_analytics::app::App;
-#[cfg(feature = "sql")]
-use iot_anomaly_analytics::app::engine_runner::EngineRunner;
-use iot_anomaly_analytics::backend::local;
 use iot_anomaly_analytics::cli::{Cli, Command, ConfigCommand};
-use iot_anomaly_analytics::config::{self, Backend, Loaded};
-use iot_anomaly_analytics::pipeline::Reporter;
-use iot_anomaly_analytics::pipeline::run::Pipeline;
-#[cfg(feature = "sql")]
-use iot_anomaly_analytics::query::QueryEngine;
-use iot_anomaly_analytics::{commands, logging, tui};
+use iot_anomaly_analytics::config::{self, Loaded};
+use iot_anomaly_analytics::{backend, commands, dashboard, logging, text, tui};
 
 /// Exit status for a config or usage error (clap uses 2 for usage errors too).
 const EXIT_CONFIG: u8 = 2;
-
-/// Why SQL is refused by a build without the engine.
-#[cfg(not(feature = "sql"))]
-const NO_SQL: &str = "this build has no SQL engine (built without the `sql` feature)";
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -41,8 +33,7 @@ fn main() -> ExitCode {
     match run(cli, loaded) {
         Ok(code) => code,
         Err(e) => {
-            let chain: Vec<String> = e.chain().map(ToString::to_string).collect();
-            eprintln!("iotaa: {}", chain.join(": "));
+            eprintln!("iotaa: {}", text::report_chain(&e));
             ExitCode::FAILURE
         }
     }
@@ -62,16 +53,6 @@ fn run(cli: Cli, loaded: Loaded) -> Result<ExitCode> {
                 ConfigCommand::Print => print!("{}", loaded.to_toml()),
             }
             Ok(ExitCode::SUCCESS)
-        }
-        Some(Command::Stack { action }) if loaded.config.backend == Backend::Aws => {
-            commands::aws_stack(&loaded, &action)
-        }
-        Some(command @ Command::Soak { .. }) if loaded.config.backend == Backend::Aws => {
-            eprintln!(
-                "iotaa {}: the aws backend is not available in this version; use --backend local",
-                command.name()
-            );
-            Ok(ExitCode::FAILURE)
         }
         Some(Command::Produce {
             rate,
@@ -102,30 +83,24 @@ fn run(cli: Cli, loaded: Loaded) -> Result<ExitCode> {
             idle,
             data_dir,
         }) => {
-            let opts = iot_anomaly_analytics::soak::SoakOptions {
+            let opts = tools::soak::SoakOptions {
                 duration: commands::parse_duration(&duration)?,
                 rate,
                 every: commands::parse_duration_of("--every", &every)?,
                 idle: commands::parse_duration_of("--idle", &idle)?,
                 data_dir,
             };
-            iot_anomaly_analytics::soak::soak(&loaded, &opts)
+            tools::soak::soak(&loaded, &opts)
         }
         Some(Command::Bench { points }) => {
-            iot_anomaly_analytics::bench::run(points, &std::env::temp_dir())?;
+            tools::bench::run(points, &std::env::temp_dir())?;
             Ok(ExitCode::SUCCESS)
         }
-        #[cfg(feature = "sql")]
         Some(Command::Query {
             sql,
             file,
             max_rows,
-        }) => iot_anomaly_analytics::query::command(&loaded, sql, file, max_rows, cli.format),
-        #[cfg(not(feature = "sql"))]
-        Some(Command::Query { .. }) => {
-            eprintln!("iotaa query: {NO_SQL}");
-            Ok(ExitCode::FAILURE)
-        }
+        }) => commands::query(&loaded, sql, file, max_rows, cli.format),
     }
 }
 
@@ -135,110 +110,36 @@ fn headless_logging(loaded: &Loaded) -> Result<tracing_appender::non_blocking::W
         .wrap_err_with(|| format!("cannot open the log in {}", loaded.data_dir.display()))
 }
 
-/// The dashboard, on either backend. On AWS the deployed stack's streams (Kinesis) feed the
-/// detector, alerts and tail in this process, Firehose delivers to S3, queries run on Athena and
-/// the Stack pane follows CloudFormation; the stack is found first, so a stack that is not
+/// The dashboard, on either backend. The backend is opened first, so a stack that is not
 /// deployed, a missing region or credentials is one line before the terminal is touched.
 fn dashboard(loaded: Loaded) -> Result<ExitCode> {
-    let on_aws = if loaded.config.backend == Backend::Aws {
-        Some(commands::open_backend(&loaded)?)
-    } else {
-        None
-    };
+    let opened = backend::open(&loaded).wrap_err("cannot start the pipeline");
     color_eyre::install()?;
+    let backend = opened?;
     std::fs::create_dir_all(&loaded.data_dir)
         .wrap_err_with(|| format!("cannot create data dir {}", loaded.data_dir.display()))?;
     let _log_guard = logging::init(&loaded.data_dir, &loaded.config.log.level)
         .wrap_err_with(|| format!("cannot open the log in {}", loaded.data_dir.display()))?;
     tracing::info!(source = %loaded.source, data_dir = %loaded.data_dir.display(), backend = %loaded.config.backend, "starting");
+    #[cfg(debug_assertions)]
     if std::env::var_os("IOTAA_TEST_PANIC").is_some() {
-        // For the end-to-end test of the panic path: the terminal must come back.
+        // For the end-to-end test of the panic path (debug builds only): the terminal must
+        // come back.
         return panic_after_start(loaded);
     }
-    let opened = match on_aws {
-        Some(opened) => opened,
-        None => commands::open_backend(&loaded).wrap_err("cannot start the pipeline")?,
-    };
-    let mut app = App::new(&loaded, logging::log_file(&loaded.data_dir));
     let (tx, rx) = tokio::sync::mpsc::unbounded_channel::<Action>();
-    let query_tx = tx.clone();
-    let stack_tx = tx.clone();
-    let report: Reporter = Arc::new(move |event| {
-        let _ = tx.send(Action::Pipeline(event));
-    });
-    let mut settings = local::dashboard_settings(&opened.layout, &loaded);
-    if opened.aws.is_some() {
-        // Firehose delivers to S3: no delivery stage here.
-        settings.delivery = None;
-    }
-    let pipeline = Pipeline::start(opened.streams.clone(), settings, report)
-        .wrap_err("cannot start the pipeline")?;
-    if let Some(c) = pipeline.controller() {
-        app.attach_producer(c);
-    }
-    let own_runtime;
-    let runtime = match &opened.aws {
-        Some(aws) => aws.runtime.handle().clone(),
-        None => {
-            own_runtime = tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(2)
-                .enable_all()
-                .build()?;
-            own_runtime.handle().clone()
-        }
-    };
-    if let Some(aws) = &opened.aws {
-        let wake = Arc::new(tokio::sync::Notify::new());
-        app.attach_stack_ops(Arc::new(
-            iot_anomaly_analytics::app::stack_ops::AwsStackOps::new(
-                loaded.clone(),
-                runtime.clone(),
-                stack_tx.clone(),
-                wake.clone(),
-            ),
-        ));
-        runtime.spawn(iot_anomaly_analytics::backend::aws::watch(
-            aws.deployed.sdk.clone(),
-            aws.deployed.stack.clone(),
-            wake,
-            move |snapshot| stack_tx.send(Action::CloudStack(snapshot)).is_ok(),
-        ));
-    }
-    #[cfg(feature = "sql")]
-    match &opened.aws {
-        None => match QueryEngine::for_config(&loaded) {
-            Ok(engine) => app.attach_query_runner(Arc::new(EngineRunner::new(
-                engine,
-                runtime.clone(),
-                query_tx,
-            ))),
-            Err(e) => app.query_unavailable(format!("The query engine cannot start: {e}")),
-        },
-        Some(aws) => match iot_anomaly_analytics::backend::athena::Athena::new(&aws.deployed) {
-            Ok(athena) => app.attach_query_runner(Arc::new(
-                iot_anomaly_analytics::app::athena_runner::AthenaRunner::new(
-                    athena,
-                    loaded.config.query.max_rows as usize,
-                    runtime.clone(),
-                    query_tx,
-                ),
-            )),
-            Err(e) => app.query_unavailable(format!("Athena is not available: {e}")),
-        },
-    }
-    #[cfg(not(feature = "sql"))]
-    {
-        drop(query_tx);
-        app.query_unavailable(format!("The query engine cannot start: {NO_SQL}"));
-    }
-    let result = runtime.block_on(tui::run(app, rx));
+    let send: dashboard::Send = Arc::new(move |action| tx.send(action).is_ok());
+    let settings = backend.plan.dashboard();
+    let (app, running) = dashboard::start(&loaded, backend, settings, send)?;
+    let result = running.runtime().block_on(tui::run(app, rx));
     // The terminal is restored; now flush the lake buffer and save the model.
-    pipeline.shutdown();
+    running.shutdown();
     result?;
     Ok(ExitCode::SUCCESS)
 }
 
 /// Takes the terminal, then panics: lets the end-to-end test prove that a panic restores it.
+#[cfg(debug_assertions)]
 fn panic_after_start(loaded: Loaded) -> Result<ExitCode> {
     let _guard = tui::TerminalGuard::new()?;
     panic!(

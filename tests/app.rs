@@ -135,10 +135,7 @@ fn producer_keys_without_a_producer_say_so() {
     let mut a = app("");
     press(&mut a, &[key('a')]);
     let notice = a.view().status.notice.expect("a notice");
-    assert_eq!(
-        notice.text,
-        "No producer is running: start the dashboard on the local backend."
-    );
+    assert_eq!(notice.text, "No producer is running in this process.");
     assert!(screen(&a, 120, 40).contains("No producer is running"));
     press(
         &mut a,
@@ -152,20 +149,30 @@ fn producer_keys_without_a_producer_say_so() {
 
 #[test]
 fn stack_pane_shows_config_source_and_data_dir() {
-    let a = app("data_dir = \"/srv/iotaa\"\n");
+    let toml = "data_dir = \"/srv/iotaa\"\n";
+    let mut a = app(toml);
+    // The stack watcher's first description of the local stack (nothing exists at /srv).
+    let loaded = config::parse(toml, Path::new("/cfg/config.toml")).unwrap();
+    let stack = iot_anomaly_analytics::backend::local_stack::LocalStack::new(&loaded);
+    a.update(Action::Stack(
+        iot_anomaly_analytics::stack::Stack::snapshot(&stack),
+    ));
     let stack = a.view().stack;
     let rows: Vec<(&str, &str)> = stack
         .resources
         .iter()
         .map(|r| (r.name.as_str(), r.detail.as_str()))
         .collect();
-    assert_eq!(
-        rows,
-        [
-            ("config", "/cfg/config.toml"),
-            ("data dir", "/srv/iotaa"),
-            ("log", "/cfg/data/logs/iotaa.log")
-        ]
+    assert_eq!(rows[0], ("config", "/cfg/config.toml"));
+    assert_eq!(rows[1], ("data dir", "missing · /srv/iotaa"));
+    assert!(
+        rows.contains(&("log", "missing · /srv/iotaa/logs/iotaa.log")),
+        "{rows:?}"
+    );
+    assert!(
+        stack.backend.starts_with("local (/srv/iotaa)"),
+        "{}",
+        stack.backend
     );
 }
 
@@ -422,7 +429,8 @@ mod pipeline_events {
 
 mod query_pane {
     use super::*;
-    use iot_anomaly_analytics::app::query_pane::{QueryOutcome, QueryRunner, ResultTable};
+    use iot_anomaly_analytics::app::query_pane::QueryRunner;
+    use iot_anomaly_analytics::query::{Column, QueryOutcome, QueryOutput};
     use std::sync::{Arc, Mutex};
 
     /// A fake runner for these tests: records what it was asked; results are fed by hand.
@@ -462,11 +470,18 @@ mod query_pane {
         (a, runner, dir)
     }
 
-    fn table(n: usize) -> ResultTable {
-        ResultTable {
+    /// A result of `n` rows as an engine returns it (the second row's count is NULL).
+    fn table(n: usize) -> QueryOutput {
+        QueryOutput {
             columns: vec![
-                ("deviceid".into(), "varchar".into()),
-                ("n".into(), "bigint".into()),
+                Column {
+                    name: "deviceid".into(),
+                    data_type: "varchar".into(),
+                },
+                Column {
+                    name: "n".into(),
+                    data_type: "bigint".into(),
+                },
             ],
             rows: (0..n)
                 .map(|i| {
@@ -476,8 +491,13 @@ mod query_pane {
                     ]
                 })
                 .collect(),
-            summary: format!("{n} rows · 1.0 KB scanned"),
-            note: None,
+            dropped_rows: None,
+            more_rows: false,
+            bytes_scanned: 1024,
+            files_scanned: 1,
+            malformed_lines: 0,
+            elapsed: std::time::Duration::from_millis(12),
+            execution_id: None,
         }
     }
 
@@ -647,6 +667,15 @@ mod stack_ops {
     }
 
     impl StackOps for FakeStackOps {
+        fn name(&self) -> String {
+            "stack demo".into()
+        }
+        fn refused(&self) -> Option<String> {
+            None
+        }
+        fn delete_question(&self) -> String {
+            "DELETE stack demo and every resource in it?".into()
+        }
         fn deploy(&self) {
             self.deploys.fetch_add(1, Ordering::SeqCst);
         }
@@ -695,6 +724,16 @@ mod stack_ops {
     #[test]
     fn on_the_local_backend_the_keys_explain_instead() {
         let mut a = app("");
+        let loaded = config::parse("", Path::new("/cfg/config.toml")).unwrap();
+        let local: Arc<dyn iot_anomaly_analytics::stack::Stack> =
+            Arc::new(iot_anomaly_analytics::backend::local_stack::LocalStack::new(&loaded));
+        a.attach_stack_ops(Arc::new(
+            iot_anomaly_analytics::app::stack_ops::StackRunner::new(
+                local,
+                Arc::new(|_| true),
+                std::sync::mpsc::channel().0,
+            ),
+        ));
         press(&mut a, &[ctrl('x'), key('y')]);
         assert!(screen(&a, 160, 40).contains("The local stack is the data folder"));
     }

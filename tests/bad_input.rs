@@ -510,7 +510,8 @@ mod sql_matrix {
 
 mod stream_matrix {
     use super::*;
-    use iot_anomaly_analytics::backend::local::{self, Layout, LocalStreams};
+    use iot_anomaly_analytics::backend::local::LocalStreams;
+    use iot_anomaly_analytics::backend::{Layout, settings};
     use iot_anomaly_analytics::pipeline::run::{Pipeline, PipelineSettings};
     use iot_anomaly_analytics::pipeline::{
         Event, Reporter, StageState, StartAt, StreamRole, Streams,
@@ -604,7 +605,7 @@ mod stream_matrix {
         let pipeline = Pipeline::start(
             streams.clone(),
             PipelineSettings {
-                scoring: Some(local::scoring_settings(&layout, &loaded)),
+                scoring: Some(settings::scoring_settings(&layout, &loaded)),
                 ..Default::default()
             },
             report,

@@ -1,6 +1,6 @@
 //! Replays the fuzz corpus: every file of `fuzz/corpus/<target>/` and
 //! `fuzz/regressions/<target>/` through the entry function its `cargo fuzz` target calls
-//! (`iot_anomaly_analytics::fuzzing`), plus the seed inputs those directories were grown from.
+//! (`fuzz/fuzzing.rs`, included here), plus the seed inputs those directories were grown from.
 //! Deterministic and quick: no fuzzing happens here (see `fuzz/README.md` for that).
 //!
 //! `cargo test --test fuzz_corpus -- --ignored write_seeds` writes the seeds into the corpus
@@ -10,7 +10,8 @@ use std::fs;
 use std::panic::{self, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
 
-use iot_anomaly_analytics::fuzzing;
+#[path = "../fuzz/fuzzing.rs"]
+mod fuzzing;
 
 type Entry = fn(&[u8]);
 /// Named inputs.

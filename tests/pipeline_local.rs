@@ -7,7 +7,8 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use iot_anomaly_analytics::backend::local::{self, Layout, LocalStreams};
+use iot_anomaly_analytics::backend::local::LocalStreams;
+use iot_anomaly_analytics::backend::{Layout, settings};
 use iot_anomaly_analytics::config::{self, Loaded};
 use iot_anomaly_analytics::pipeline::run::{Pipeline, PipelineSettings};
 use iot_anomaly_analytics::pipeline::{
@@ -161,7 +162,7 @@ fn delivery_writes_firehose_layout_gzip_objects_with_every_record() {
     let p = Pipeline::start(
         streams.clone(),
         PipelineSettings {
-            delivery: Some(local::delivery_settings(&layout, &loaded)),
+            delivery: Some(settings::delivery_settings(&layout, &loaded)),
             ..Default::default()
         },
         report,
@@ -216,7 +217,7 @@ fn quitting_flushes_the_buffer_and_a_restart_loses_nothing() {
     let (_dir, loaded, layout, streams) =
         setup("[delivery]\nbuffer_interval_secs = 900\ncompression = \"none\"\n");
     let settings = || PipelineSettings {
-        delivery: Some(local::delivery_settings(&layout, &loaded)),
+        delivery: Some(settings::delivery_settings(&layout, &loaded)),
         ..Default::default()
     };
     let first: Vec<Reading> = (0..10).map(|i| reading(i, 1)).collect();
@@ -249,7 +250,7 @@ fn objects_appear_atomically() {
     let p = Pipeline::start(
         streams.clone(),
         PipelineSettings {
-            delivery: Some(local::delivery_settings(&layout, &loaded)),
+            delivery: Some(settings::delivery_settings(&layout, &loaded)),
             ..Default::default()
         },
         report,
@@ -359,7 +360,7 @@ fn alerts_go_to_the_log_and_the_webhook() {
     let p = Pipeline::start(
         streams.clone(),
         PipelineSettings {
-            alerts: Some(local::alert_settings(&layout, &loaded)),
+            alerts: Some(settings::alert_settings(&layout, &loaded)),
             ..Default::default()
         },
         report,
@@ -413,7 +414,7 @@ fn a_failing_webhook_is_retried_reported_and_never_blocks() {
     let p = Pipeline::start(
         streams.clone(),
         PipelineSettings {
-            alerts: Some(local::alert_settings(&layout, &loaded)),
+            alerts: Some(settings::alert_settings(&layout, &loaded)),
             ..Default::default()
         },
         report,
@@ -440,7 +441,7 @@ fn scoring_writes_every_reading_and_resumes_after_a_restart() {
     put_readings(streams.as_ref(), &readings);
     let (report, _) = events();
     let settings = || PipelineSettings {
-        scoring: Some(local::scoring_settings(&layout, &loaded)),
+        scoring: Some(settings::scoring_settings(&layout, &loaded)),
         ..Default::default()
     };
     let p = Pipeline::start(streams.clone(), settings(), report.clone()).unwrap();

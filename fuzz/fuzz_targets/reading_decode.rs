@@ -2,6 +2,9 @@
 
 use libfuzzer_sys::fuzz_target;
 
+#[path = "../fuzzing.rs"]
+mod fuzzing;
+
 fuzz_target!(|data: &[u8]| {
-    iot_anomaly_analytics::fuzzing::reading_decode(data);
+    fuzzing::reading_decode(data);
 });

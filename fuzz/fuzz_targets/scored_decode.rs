@@ -2,6 +2,9 @@
 
 use libfuzzer_sys::fuzz_target;
 
+#[path = "../fuzzing.rs"]
+mod fuzzing;
+
 fuzz_target!(|data: &[u8]| {
-    iot_anomaly_analytics::fuzzing::scored_decode(data);
+    fuzzing::scored_decode(data);
 });

@@ -6,11 +6,8 @@
 //! into it and builds its view ([`stack`], [`throughput`], [`scores`], [`query_pane`], the
 //! [`status`] line and the [`help`] overlay).
 
-#[cfg(feature = "sql")]
-pub mod athena_runner;
-#[cfg(feature = "sql")]
-pub mod engine_runner;
 pub mod help;
+pub mod query_jobs;
 pub mod query_pane;
 pub mod scores;
 pub mod series;
@@ -26,7 +23,7 @@ use crossterm::event::KeyEvent;
 use ui::{DashboardView, NoticeLevel, PaneId};
 
 use crate::action::Action;
-use crate::config::{Backend, Loaded, Source};
+use crate::config::{Loaded, Source};
 use crate::keymap::{KeyBinding, Keymap};
 use crate::pipeline::producer::Control;
 use crate::pipeline::run::Controller;
@@ -44,7 +41,8 @@ use throughput::ThroughputPane;
 #[derive(Debug)]
 pub struct App {
     keymap: Keymap,
-    backend: Backend,
+    /// The backend's name, for the title.
+    backend_name: String,
     source: Source,
     data_dir: PathBuf,
     log_file: PathBuf,
@@ -66,7 +64,7 @@ impl App {
         let q = &loaded.config.query;
         App {
             keymap: loaded.keymap.clone(),
-            backend: loaded.config.backend,
+            backend_name: loaded.config.backend.to_string(),
             source: loaded.source.clone(),
             data_dir: loaded.data_dir.clone(),
             focus: PaneId::Stack,
@@ -75,7 +73,7 @@ impl App {
             quitting: false,
             size: (0, 0),
             controller: None,
-            stack: StackPane::new(loaded, &log_file),
+            stack: StackPane::new(loaded),
             throughput: ThroughputPane::default(),
             scores: ScoresPane::new(loaded.config.alerts.threshold),
             query: QueryPane::new(
@@ -92,7 +90,7 @@ impl App {
         }
     }
 
-    /// Lets the Stack pane's keys deploy and delete the stack (AWS).
+    /// Lets the Stack pane's keys deploy and delete the backend's stack.
     pub fn attach_stack_ops(&mut self, ops: Arc<dyn StackOps>) {
         self.stack.attach_ops(ops);
     }
@@ -281,7 +279,7 @@ impl App {
                 },
                 line,
             ),
-            Action::CloudStack(snapshot) => self.stack.set_cloud(snapshot),
+            Action::Stack(snapshot) => self.stack.set_snapshot(snapshot),
         }
     }
 
@@ -297,7 +295,7 @@ impl App {
         } else {
             self.notify(
                 NoticeLevel::Warning,
-                "No producer is running: start the dashboard on the local backend.".into(),
+                "No producer is running in this process.".into(),
             )
         }
     }
@@ -351,7 +349,11 @@ impl App {
     pub fn view(&self) -> DashboardView {
         let query_focused = self.focus == PaneId::Query;
         DashboardView {
-            title: format!("iotaa · {} · {}", self.backend, self.data_dir.display()),
+            title: format!(
+                "iotaa · {} · {}",
+                self.backend_name,
+                self.data_dir.display()
+            ),
             focus: self.focus,
             zoomed: self.zoomed,
             stack: self.stack.view(|stage| self.live_figures(stage)),

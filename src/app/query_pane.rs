@@ -13,6 +13,9 @@ use crossterm::event::KeyEvent;
 use ratatui_textarea::TextArea;
 use ui::{EditorView, PickerView, QueryView, ResultView, RunState};
 
+use crate::query::{QueryOutcome, QueryOutput};
+use crate::text;
+
 /// Result rows handed to the view per frame (more than any terminal shows).
 const VIEW_ROWS: usize = 300;
 
@@ -30,13 +33,6 @@ pub struct ResultTable {
     pub summary: String,
     /// Rows dropped past the cap, malformed lines skipped.
     pub note: Option<String>,
-}
-
-#[derive(Debug, Clone, PartialEq)]
-pub enum QueryOutcome {
-    Done(ResultTable),
-    Failed(String),
-    Cancelled,
 }
 
 /// Runs queries off the UI loop and sends `Action::QueryFinished { id, .. }` when done.
@@ -266,7 +262,8 @@ impl QueryPane {
             _ => return false,
         }
         self.run = match outcome {
-            QueryOutcome::Done(table) => {
+            QueryOutcome::Done(output) => {
+                let table = table(output);
                 let summary = table.summary.clone();
                 self.result = Some(table);
                 self.row_offset = 0;
@@ -489,5 +486,47 @@ impl QueryPane {
             picker,
             unavailable: self.unavailable.clone(),
         }
+    }
+}
+
+/// The pane's table from the engine's output: the summary says rows, bytes scanned, files,
+/// time and what Athena would charge; the note says what was dropped or skipped.
+fn table(out: QueryOutput) -> ResultTable {
+    let cost = out.cost_usd();
+    let summary = match &out.execution_id {
+        // Athena reports bytes scanned but not objects; the query id finds it in the console.
+        Some(id) => format!(
+            "{} rows · {} scanned · {:.2} s · Athena cost ≈ ${cost:.6} · query {id}",
+            out.rows.len(),
+            text::bytes(out.bytes_scanned),
+            out.elapsed.as_secs_f64()
+        ),
+        None => format!(
+            "{} rows · {} scanned · {} files · {:.2} s · Athena would charge ${cost:.6}",
+            out.rows.len(),
+            text::bytes(out.bytes_scanned),
+            out.files_scanned,
+            out.elapsed.as_secs_f64()
+        ),
+    };
+    let mut notes = Vec::new();
+    if out.more_rows {
+        notes.push(match out.dropped_rows {
+            Some(n) => format!("{n} more rows dropped (query.max_rows)"),
+            None => "more rows were dropped (query.max_rows)".to_string(),
+        });
+    }
+    if out.malformed_lines > 0 {
+        notes.push(format!("{} malformed lines skipped", out.malformed_lines));
+    }
+    ResultTable {
+        columns: out
+            .columns
+            .into_iter()
+            .map(|c| (c.name, c.data_type))
+            .collect(),
+        rows: out.rows,
+        summary,
+        note: (!notes.is_empty()).then(|| notes.join(" · ")),
     }
 }

@@ -1,20 +1,26 @@
-//! The Stack pane: this process's resources and stages, and on AWS the CloudFormation stack
-//! as last described; deploy and delete go through [`StackOps`].
+//! The Stack pane: where the config came from, this process's stages (live), then the
+//! backend's stack as last described (its status, resources, events and outputs, typed the
+//! same way by both backends); deploy and delete go through [`StackOps`].
 
 use std::collections::BTreeMap;
-use std::path::Path;
 use std::sync::Arc;
 
 use ui::{Health, Notice, NoticeLevel, ResourceRow, StackView};
 
 use crate::action::Action;
-use crate::backend::aws::StackSnapshot;
-use crate::config::{Backend, Loaded, Source};
+use crate::config::{Loaded, Source};
 use crate::pipeline::{Event, Stage, StageState};
+use crate::stack::{self, StackSnapshot};
 
-/// Deploys or deletes the stack off the UI loop; progress comes back as
-/// `Action::StackOpLine`. The AWS backend implements it (see `main.rs`).
+/// Deploys or deletes the backend's stack off the UI loop; progress comes back as
+/// `Action::StackOpLine` (see `stack_ops`).
 pub trait StackOps: Send + Sync {
+    /// Which stack, for messages: `stack iotaa`.
+    fn name(&self) -> String;
+    /// Why the dashboard cannot deploy or delete this stack, if it cannot.
+    fn refused(&self) -> Option<String>;
+    /// What a delete removes, as a question.
+    fn delete_question(&self) -> String;
     fn deploy(&self);
     fn delete(&self);
 }
@@ -25,16 +31,14 @@ impl std::fmt::Debug for dyn StackOps {
     }
 }
 
-/// A CloudFormation status as a health.
-fn cloud_health(status: &str) -> Health {
-    if status.ends_with("_IN_PROGRESS") {
-        Health::InProgress
-    } else if status.contains("FAILED") || status.contains("ROLLBACK") {
-        Health::Failed
-    } else if status.starts_with("DELETE") {
-        Health::Stopped
-    } else {
-        Health::Ok
+/// A stack status's health as the pane colours it.
+fn health(h: stack::Health) -> Health {
+    match h {
+        stack::Health::Ok => Health::Ok,
+        stack::Health::InProgress => Health::InProgress,
+        stack::Health::Failed => Health::Failed,
+        stack::Health::Stopped => Health::Stopped,
+        stack::Health::Missing => Health::Missing,
     }
 }
 
@@ -53,20 +57,18 @@ fn stage_health(state: StageState) -> (Health, &'static str) {
 /// The Stack pane's state.
 #[derive(Debug)]
 pub struct StackPane {
-    backend: Backend,
-    /// The config, data dir and log rows: checked once at start, no disk access while drawing.
-    local_rows: Vec<ResourceRow>,
+    /// Where the config came from: known at start, no disk access while drawing.
+    config_row: ResourceRow,
     stages: BTreeMap<Stage, (StageState, String)>,
-    /// On AWS: the CloudFormation stack as last described, or why it could not be.
-    cloud: Option<Result<StackSnapshot, String>>,
-    /// On AWS: runs deploy and delete for the pane's keys.
+    /// The backend's stack as last described (by the watcher, off the UI loop), or why it
+    /// could not be.
+    snapshot: Option<Result<StackSnapshot, String>>,
+    /// Runs deploy and delete for the pane's keys.
     ops: Option<Arc<dyn StackOps>>,
-    name: String,
 }
 
 impl StackPane {
-    pub fn new(loaded: &Loaded, log_file: &Path) -> Self {
-        let exists = |ok: bool| if ok { Health::Ok } else { Health::Missing };
+    pub fn new(loaded: &Loaded) -> Self {
         let config_row = match &loaded.source {
             Source::File(p) => ResourceRow {
                 name: "config".into(),
@@ -81,28 +83,11 @@ impl StackPane {
                 detail: "built-in (no config file found)".into(),
             },
         };
-        let local_rows = vec![
-            config_row,
-            ResourceRow {
-                name: "data dir".into(),
-                kind: "folder".into(),
-                health: exists(loaded.data_dir.is_dir()),
-                detail: loaded.data_dir.display().to_string(),
-            },
-            ResourceRow {
-                name: "log".into(),
-                kind: "file".into(),
-                health: exists(log_file.is_file()),
-                detail: log_file.display().to_string(),
-            },
-        ];
         StackPane {
-            backend: loaded.config.backend,
-            local_rows,
+            config_row,
             stages: BTreeMap::new(),
-            cloud: None,
+            snapshot: None,
             ops: None,
-            name: loaded.config.aws.stack_name.clone(),
         }
     }
 
@@ -129,53 +114,45 @@ impl StackPane {
         true
     }
 
-    /// A new description of the CloudFormation stack. Returns whether it differs.
-    pub fn set_cloud(&mut self, snapshot: Result<StackSnapshot, String>) -> bool {
-        let changed = self.cloud.as_ref() != Some(&snapshot);
-        self.cloud = Some(snapshot);
+    /// A new description of the stack. Returns whether it differs.
+    pub fn set_snapshot(&mut self, snapshot: Result<StackSnapshot, String>) -> bool {
+        let changed = self.snapshot.as_ref() != Some(&snapshot);
+        self.snapshot = Some(snapshot);
         changed
     }
 
-    /// On AWS Firehose delivers: its status from the last stack snapshot.
+    /// What delivers to the lake when this process does not (Firehose on AWS), and its state.
     pub fn delivery_note(&self) -> Option<String> {
-        if self.backend != Backend::Aws {
-            return None;
+        match &self.snapshot {
+            Some(Ok(snap)) => snap
+                .delivery
+                .as_ref()
+                .map(|d| format!("{} {}: {}", d.kind, d.status.label, d.detail)),
+            _ => None,
         }
-        Some(match &self.cloud {
-            Some(Ok(snap)) => match &snap.firehose {
-                Some(f) => format!("Firehose {f}"),
-                None => "Firehose: the stack has no delivery stream output".into(),
-            },
-            Some(Err(_)) => "Firehose: status unknown (see the Stack pane)".into(),
-            None => "Firehose: status not read yet".into(),
-        })
     }
 
     /// The question to ask before `op` (deploy or delete), or why it cannot run.
     pub fn confirm_question(&self, op: &Action) -> Result<String, Notice> {
-        if self.backend != Backend::Aws {
-            return Err(Notice {
-                level: NoticeLevel::Info,
-                text: "The local stack is the data folder: `iotaa stack deploy|delete` after quitting."
-                    .into(),
-            });
-        }
-        if self.ops.is_none() {
+        let Some(ops) = &self.ops else {
             return Err(Notice {
                 level: NoticeLevel::Warning,
                 text: "Stack operations are not available.".into(),
             });
+        };
+        if let Some(why) = ops.refused() {
+            return Err(Notice {
+                level: NoticeLevel::Info,
+                text: why,
+            });
         }
         Ok(if *op == Action::DeployStack {
             format!(
-                "Deploy stack {} (create or update, parameters from the config)? y: yes, any other key: no",
-                self.name
+                "Deploy {} (create or update, parameters from the config)? y: yes, any other key: no",
+                ops.name()
             )
         } else {
-            format!(
-                "DELETE stack {} and every resource in it, the lake's objects too? y: yes, any other key: no",
-                self.name
-            )
+            format!("{} y: yes, any other key: no", ops.delete_question())
         })
     }
 
@@ -188,15 +165,15 @@ impl StackPane {
             ops.delete();
         }
         Some(format!(
-            "stack {}: {} started",
-            self.name,
+            "{}: {} started",
+            ops.name(),
             op.name().unwrap_or_default()
         ))
     }
 
     /// The pane; `live(stage)` gives the latest counts of a stage for its row.
     pub fn view(&self, live: impl Fn(Stage) -> String) -> StackView {
-        let mut resources = self.local_rows.clone();
+        let mut resources = vec![self.config_row.clone()];
         for (stage, (state, detail)) in &self.stages {
             let (health, word) = stage_health(*state);
             let live = live(*stage);
@@ -212,25 +189,13 @@ impl StackPane {
                 },
             });
         }
-        let (backend, events, outputs) = match &self.cloud {
-            None if self.backend == Backend::Aws => (
-                "aws (describing the stack…)".to_string(),
-                Vec::new(),
-                Vec::new(),
-            ),
-            None => (self.backend.to_string(), Vec::new(), Vec::new()),
-            Some(Err(e)) => (format!("aws: {e}"), Vec::new(), Vec::new()),
+        let (backend, events, outputs) = match &self.snapshot {
+            None => ("describing the stack…".to_string(), Vec::new(), Vec::new()),
+            Some(Err(e)) => (format!("stack: {e}"), Vec::new(), Vec::new()),
             Some(Ok(snap)) => {
-                // The config row, this process's stages (live), then the stack's resources.
-                resources.retain(|r| r.name == "config" || r.kind == "stage");
-                resources.extend(cloud_rows(snap));
-                let status = if snap.reason.is_empty() {
-                    snap.status.clone()
-                } else {
-                    format!("{}: {}", snap.status, snap.reason)
-                };
+                resources.extend(snap.resources.iter().chain(&snap.delivery).map(row));
                 (
-                    format!("aws (stack {}, {}): {status}", snap.stack, snap.region),
+                    format!("{}: {}", snap.title, snap.status_line()),
                     snap.events.clone(),
                     snap.outputs.clone(),
                 )
@@ -245,29 +210,16 @@ impl StackPane {
     }
 }
 
-/// The stack's resources, then its delivery stream's status.
-fn cloud_rows(snap: &StackSnapshot) -> Vec<ResourceRow> {
-    let mut rows: Vec<ResourceRow> = snap
-        .resources
-        .iter()
-        .map(|[logical, kind, status, physical]| ResourceRow {
-            name: logical.clone(),
-            kind: kind.trim_start_matches("AWS::").to_string(),
-            health: cloud_health(status),
-            detail: format!("{status} · {physical}"),
-        })
-        .collect();
-    if let Some(f) = &snap.firehose {
-        rows.push(ResourceRow {
-            name: "delivery".into(),
-            kind: "Firehose".into(),
-            health: if f.contains(": ACTIVE") {
-                Health::Ok
-            } else {
-                Health::Failed
-            },
-            detail: f.clone(),
-        });
+/// One of the stack's resources as a row: its status label first in the detail.
+fn row(r: &stack::Resource) -> ResourceRow {
+    ResourceRow {
+        name: r.name.clone(),
+        kind: r.kind.clone(),
+        health: health(r.status.health),
+        detail: if r.detail.is_empty() {
+            r.status.label.clone()
+        } else {
+            format!("{} · {}", r.status.label, r.detail)
+        },
     }
-    rows
 }

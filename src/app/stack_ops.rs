@@ -1,39 +1,30 @@
-//! The Stack pane's deploy and delete on AWS: each runs as a tokio task, its lines (events,
-//! the final status) come back as `Action::StackOpLine` for the status line, and the stack
-//! watcher is woken so the pane follows the stack while it is in progress.
+//! The Stack pane's deploy and delete, on either backend's [`Stack`]: each runs on its own
+//! thread, its lines (events, the final status) come back as `Action::StackOpLine` for the
+//! status line, and the stack watcher is woken so the pane follows the stack while it changes.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-
-use tokio::sync::Notify;
-use tokio::sync::mpsc::UnboundedSender;
+use std::sync::mpsc;
 
 use super::StackOps;
 use crate::action::Action;
-use crate::backend::aws::{self, Say};
-use crate::config::Loaded;
+use crate::dashboard::Send;
+use crate::stack::{Say, Stack};
 
-pub struct AwsStackOps {
-    loaded: Loaded,
-    runtime: tokio::runtime::Handle,
-    tx: UnboundedSender<Action>,
-    /// Wakes [`aws::watch`] so the pane refreshes at once.
-    wake: Arc<Notify>,
+pub struct StackRunner {
+    stack: Arc<dyn Stack>,
+    send: Send,
+    /// Wakes the stack watcher so the pane refreshes at once.
+    wake: mpsc::Sender<()>,
     /// One operation at a time.
     busy: Arc<AtomicBool>,
 }
 
-impl AwsStackOps {
-    pub fn new(
-        loaded: Loaded,
-        runtime: tokio::runtime::Handle,
-        tx: UnboundedSender<Action>,
-        wake: Arc<Notify>,
-    ) -> Self {
-        AwsStackOps {
-            loaded,
-            runtime,
-            tx,
+impl StackRunner {
+    pub fn new(stack: Arc<dyn Stack>, send: Send, wake: mpsc::Sender<()>) -> Self {
+        StackRunner {
+            stack,
+            send,
             wake,
             busy: Arc::default(),
         }
@@ -41,38 +32,56 @@ impl AwsStackOps {
 
     fn run(&self, delete: bool) {
         if self.busy.swap(true, Ordering::SeqCst) {
-            let _ = self.tx.send(Action::StackOpLine(
+            (self.send)(Action::StackOpLine(
                 "A deploy or delete started here is still running.".into(),
                 true,
             ));
             return;
         }
-        let loaded = self.loaded.clone();
-        let tx = self.tx.clone();
-        let wake = self.wake.clone();
+        let stack = self.stack.clone();
+        let say = ToStatusLine {
+            send: self.send.clone(),
+            wake: self.wake.clone(),
+        };
         let busy = self.busy.clone();
-        self.runtime.spawn(async move {
-            let say = ToStatusLine {
-                tx: tx.clone(),
-                wake: wake.clone(),
-            };
-            wake.notify_one();
-            let result = if delete {
-                aws::delete(&loaded, aws::POLL, &say).await
-            } else {
-                aws::deploy(&loaded, aws::POLL, &say).await
-            };
-            if let Err(e) = result {
-                let chain: Vec<String> = e.chain().map(ToString::to_string).collect();
-                let _ = tx.send(Action::StackOpLine(chain.join(": "), true));
-            }
-            busy.store(false, Ordering::SeqCst);
-            wake.notify_one();
-        });
+        let started = std::thread::Builder::new()
+            .name("stack-op".into())
+            .spawn(move || {
+                let _ = say.wake.send(());
+                let result = if delete {
+                    stack.delete(&say)
+                } else {
+                    stack.deploy(&say)
+                };
+                if let Err(e) = result {
+                    (say.send)(Action::StackOpLine(e, true));
+                }
+                busy.store(false, Ordering::SeqCst);
+                let _ = say.wake.send(());
+            });
+        if let Err(e) = started {
+            self.busy.store(false, Ordering::SeqCst);
+            (self.send)(Action::StackOpLine(
+                format!("cannot start the stack operation: {e}"),
+                true,
+            ));
+        }
     }
 }
 
-impl StackOps for AwsStackOps {
+impl StackOps for StackRunner {
+    fn name(&self) -> String {
+        self.stack.name()
+    }
+
+    fn refused(&self) -> Option<String> {
+        self.stack.dashboard_ops_refused()
+    }
+
+    fn delete_question(&self) -> String {
+        self.stack.delete_question()
+    }
+
     fn deploy(&self) {
         self.run(false);
     }
@@ -84,25 +93,21 @@ impl StackOps for AwsStackOps {
 
 /// Each line to the status line (the pane shows the events themselves), and a refresh.
 struct ToStatusLine {
-    tx: UnboundedSender<Action>,
-    wake: Arc<Notify>,
+    send: Send,
+    wake: mpsc::Sender<()>,
 }
 
 impl Say for ToStatusLine {
     fn out(&self, line: String) {
         // Indented lines list the outputs, which the pane shows already.
         if !line.starts_with("  ") {
-            let _ = self
-                .tx
-                .send(Action::StackOpLine(line.trim().to_string(), false));
+            (self.send)(Action::StackOpLine(line.trim().to_string(), false));
         }
-        self.wake.notify_one();
+        let _ = self.wake.send(());
     }
 
     fn err(&self, line: String) {
-        let _ = self
-            .tx
-            .send(Action::StackOpLine(line.trim().to_string(), true));
-        self.wake.notify_one();
+        (self.send)(Action::StackOpLine(line.trim().to_string(), true));
+        let _ = self.wake.send(());
     }
 }

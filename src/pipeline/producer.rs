@@ -27,7 +27,6 @@ use rand::{Rng, SeedableRng};
 use super::{
     Event, ProducerCounts, Reporter, Stage, StageState, Stall, StopFlag, StreamWriter, put_all,
 };
-use crate::config::{ProducerConfig, SpikeConfig, SpikeDirection};
 use crate::records::{Reading, format_timestamp};
 
 /// Highest rate `+` goes to, per device (readings/s).
@@ -54,7 +53,7 @@ pub struct ProducerSettings {
     pub min_value: i64,
     pub max_value: i64,
     pub batch_size: usize,
-    pub spike: SpikeConfig,
+    pub spike: SpikeSettings,
     pub start_paused: bool,
     /// Stop after sending this many readings (headless `produce --count`).
     pub limit: Option<u64>,
@@ -64,21 +63,22 @@ pub struct ProducerSettings {
     pub ack_log: Option<PathBuf>,
 }
 
-impl ProducerSettings {
-    pub fn from_config(p: &ProducerConfig, spike: &SpikeConfig) -> Self {
-        ProducerSettings {
-            devices: p.devices.clone(),
-            rate_per_device: p.rate,
-            min_value: p.min_value.into(),
-            max_value: p.max_value.into(),
-            batch_size: p.batch_size as usize,
-            spike: spike.clone(),
-            start_paused: !p.autostart,
-            limit: None,
-            seed: None,
-            ack_log: None,
-        }
-    }
+/// What `a` (or `iotaa spike`) sends: a reading of `min_magnitude..=max_magnitude`, signed
+/// by `direction`, from `device` (else a random one of the producer's devices).
+#[derive(Debug, Clone, PartialEq)]
+pub struct SpikeSettings {
+    pub min_magnitude: i16,
+    pub max_magnitude: i16,
+    pub direction: SpikeDirection,
+    pub device: Option<String>,
+}
+
+/// Which sign a spike has.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SpikeDirection {
+    High,
+    Low,
+    Both,
 }
 
 /// A spike reading: the given or configured device (else a random one) and the given value
@@ -488,7 +488,12 @@ mod tests {
             min_value: -5,
             max_value: 5,
             batch_size: 10,
-            spike: SpikeConfig::default(),
+            spike: SpikeSettings {
+                min_magnitude: 400,
+                max_magnitude: 500,
+                direction: SpikeDirection::Both,
+                device: None,
+            },
             start_paused: false,
             limit: Some(100),
             seed: Some(7),

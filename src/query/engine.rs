@@ -8,12 +8,13 @@ use datafusion::common::TableReference;
 use datafusion::execution::context::{SessionConfig, SessionContext};
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 
-use super::error::{QueryError, describe_error, one_line};
+use super::error::describe_error;
 use super::execute::execute;
 use super::functions;
 use super::lake::LakeTable;
+use super::output::QueryError;
 use super::output::QueryOutput;
-use crate::config::Loaded;
+use crate::text::one_line;
 
 /// Default memory pool for one engine (all its queries together).
 pub const DEFAULT_MEMORY_LIMIT_BYTES: usize = 512 * 1024 * 1024;
@@ -35,19 +36,6 @@ pub struct EngineOptions {
     pub table: String,
     pub max_rows: usize,
     pub memory_limit_bytes: usize,
-}
-
-impl EngineOptions {
-    /// From `[query]` of the config, with the default memory limit.
-    pub fn from_config(loaded: &Loaded) -> Self {
-        let q = &loaded.config.query;
-        EngineOptions {
-            database: q.database.clone(),
-            table: q.table.clone(),
-            max_rows: q.max_rows as usize,
-            memory_limit_bytes: DEFAULT_MEMORY_LIMIT_BYTES,
-        }
-    }
 }
 
 /// The embedded engine: cheap to clone, `Send + Sync`; queries may run concurrently.
@@ -78,16 +66,6 @@ impl QueryEngine {
     /// An engine over `lake_dir`, the folder that holds the `YYYY/MM/DD/HH/` folders.
     pub fn new(lake_dir: &Path, options: EngineOptions) -> Result<QueryEngine, QueryError> {
         Self::with_key_prefix(lake_dir, "", options)
-    }
-
-    /// An engine over the lake of this config: `<data_dir>/lake/` plus `delivery.prefix`.
-    pub fn for_config(loaded: &Loaded) -> Result<QueryEngine, QueryError> {
-        let lake = loaded.data_dir.join("lake");
-        Self::with_key_prefix(
-            &lake,
-            &loaded.config.delivery.prefix,
-            EngineOptions::from_config(loaded),
-        )
     }
 
     /// An engine over `lake_dir` whose objects sit under the Firehose key `prefix`

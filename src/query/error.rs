@@ -5,35 +5,9 @@ use datafusion::common::DataFusionError;
 use datafusion::sql::sqlparser::parser::ParserError;
 
 use super::engine::{CATALOG, EngineOptions};
+use super::output::QueryError;
 use super::read_only::read_only;
-
-/// Why a query did not run: one line, with the SQL position when the parser gave one.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct QueryError {
-    pub message: String,
-    /// (line, column), both from 1.
-    pub position: Option<(usize, usize)>,
-}
-
-impl QueryError {
-    pub fn new(message: impl Into<String>) -> Self {
-        QueryError {
-            message: message.into(),
-            position: None,
-        }
-    }
-}
-
-impl std::fmt::Display for QueryError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self.position {
-            Some((line, column)) => write!(f, "{line}:{column}: {}", self.message),
-            None => f.write_str(&self.message),
-        }
-    }
-}
-
-impl std::error::Error for QueryError {}
+use crate::text::one_line;
 
 /// sqlparser gives no position when the SQL ends too early: point just past its end.
 pub(super) fn at_end_if_eof(mut e: QueryError, sql: &str) -> QueryError {
@@ -64,22 +38,6 @@ fn split_position(message: &str) -> (String, Option<(usize, usize)>) {
         (Some(l), Some(c)) => (message[..i].to_string(), Some((l, c))),
         _ => (message.to_string(), None),
     }
-}
-
-/// One line, no backtraces or newlines.
-pub(super) fn one_line(text: &str) -> String {
-    let mut out = String::new();
-    for line in text.lines().map(str::trim).filter(|l| !l.is_empty()) {
-        if !out.is_empty() {
-            out.push_str(if out.ends_with(['.', ':', '!', '?', ',']) {
-                " "
-            } else {
-                "; "
-            });
-        }
-        out.push_str(line);
-    }
-    out
 }
 
 fn strip_prefixes(mut s: &str) -> &str {

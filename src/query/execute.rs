@@ -17,9 +17,10 @@ use datafusion::sql::sqlparser::ast::{
 use futures::StreamExt;
 
 use super::engine::{EngineOptions, MAX_SQL_TOKENS};
-use super::error::{QueryError, at_end_if_eof, describe_error};
+use super::error::{at_end_if_eof, describe_error};
 use super::functions;
 use super::lake::{self, ScanCounters};
+use super::output::QueryError;
 use super::output::{Column, QueryOutput};
 use super::read_only::check_read_only;
 

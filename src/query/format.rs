@@ -154,21 +154,6 @@ pub fn format_json(output: &QueryOutput) -> String {
     out
 }
 
-/// `1.2 MiB`, `512 B`.
-pub fn human_bytes(n: u64) -> String {
-    const UNITS: [&str; 5] = ["KiB", "MiB", "GiB", "TiB", "PiB"];
-    if n < 1024 {
-        return format!("{n} B");
-    }
-    let mut v = n as f64 / 1024.0;
-    let mut unit = 0;
-    while v >= 1024.0 && unit < UNITS.len() - 1 {
-        v /= 1024.0;
-        unit += 1;
-    }
-    format!("{v:.1} {}", UNITS[unit])
-}
-
 fn plural(n: u64, one: &str, many: &str) -> String {
     format!("{n} {}", if n == 1 { one } else { many })
 }
@@ -188,7 +173,7 @@ pub fn format_summary(output: &QueryOutput) -> String {
         let _ = write!(
             s,
             " · {} scanned · {:.3} s · Athena cost ≈ ${:.6} · query {id}",
-            human_bytes(output.bytes_scanned),
+            crate::text::bytes(output.bytes_scanned),
             output.elapsed.as_secs_f64(),
             output.cost_usd()
         );
@@ -197,7 +182,7 @@ pub fn format_summary(output: &QueryOutput) -> String {
     let _ = write!(
         s,
         " · {} scanned in {} · {} skipped · {:.3} s · Athena cost ≈ ${:.6}",
-        human_bytes(output.bytes_scanned),
+        crate::text::bytes(output.bytes_scanned),
         plural(output.files_scanned, "object", "objects"),
         plural(output.malformed_lines, "malformed line", "malformed lines"),
         output.elapsed.as_secs_f64(),

@@ -1,4 +1,7 @@
-//! SQL over the lake: the local "Athena".
+//! SQL over the lake. [`QueryService`] runs a query, on the embedded engine here or on Athena
+//! (`backend::aws::athena`); [`QueryOutput`] and [`QueryError`] are what both return, and
+//! `format` prints them. Those need no SQL engine in the build; the rest of this module is the
+//! embedded engine, the local "Athena" (the default feature `sql`):
 //!
 //! An embedded DataFusion session with one table, `<database>.<table>` (`analyticsdemo.devicedata`
 //! by default; also reachable as `awsdatacatalog.<database>.<table>` and as plain `<table>`),
@@ -24,18 +27,30 @@
 //!   caller's tasks, a deep expression cannot overflow the caller's stack, and a panic inside
 //!   DataFusion comes back as an error.
 
-mod cli;
+#[cfg(feature = "sql")]
+mod embedded;
+#[cfg(feature = "sql")]
 mod engine;
+#[cfg(feature = "sql")]
 mod error;
+#[cfg(feature = "sql")]
 mod execute;
 mod format;
+#[cfg(feature = "sql")]
 pub mod functions;
+#[cfg(feature = "sql")]
 pub mod lake;
 mod output;
+#[cfg(feature = "sql")]
 mod read_only;
+mod service;
 
-pub use cli::command;
+#[cfg(feature = "sql")]
+pub use embedded::Embedded;
+#[cfg(feature = "sql")]
 pub use engine::{CATALOG, DEFAULT_MEMORY_LIMIT_BYTES, EngineOptions, QueryEngine};
-pub use error::QueryError;
 pub use format::{format_csv, format_json, format_summary, format_table};
-pub use output::{ATHENA_MINIMUM_MB, ATHENA_USD_PER_TB, Column, QueryOutput};
+pub use output::{
+    ATHENA_MINIMUM_MB, ATHENA_USD_PER_TB, Column, QueryError, QueryOutcome, QueryOutput,
+};
+pub use service::{QueryService, stopped};

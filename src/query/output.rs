@@ -1,4 +1,6 @@
-//! What a query returns: its columns, its rows, and what it scanned and would cost on Athena.
+//! What a query returns (its columns, its rows, what it scanned and would cost on Athena) or
+//! why it did not run. These types are the same for the embedded engine and for Athena, and
+//! need no SQL engine in the build.
 
 use std::time::Duration;
 
@@ -31,6 +33,42 @@ pub struct QueryOutput {
     /// Athena's QueryExecutionId when the query ran on AWS (`None` on the embedded engine,
     /// whose `files_scanned` and `malformed_lines` Athena does not report).
     pub execution_id: Option<String>,
+}
+
+/// Why a query did not run: one line, with the SQL position when the parser gave one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QueryError {
+    pub message: String,
+    /// (line, column), both from 1.
+    pub position: Option<(usize, usize)>,
+}
+
+impl QueryError {
+    pub fn new(message: impl Into<String>) -> Self {
+        QueryError {
+            message: message.into(),
+            position: None,
+        }
+    }
+}
+
+impl std::fmt::Display for QueryError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.position {
+            Some((line, column)) => write!(f, "{line}:{column}: {}", self.message),
+            None => f.write_str(&self.message),
+        }
+    }
+}
+
+impl std::error::Error for QueryError {}
+
+/// How a query of the Query pane ended.
+#[derive(Debug, Clone, PartialEq)]
+pub enum QueryOutcome {
+    Done(QueryOutput),
+    Failed(String),
+    Cancelled,
 }
 
 /// Athena's price: $5 per TB scanned.

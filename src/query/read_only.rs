@@ -3,7 +3,7 @@
 use datafusion::sql::parser::Statement as DfStatement;
 use datafusion::sql::sqlparser::ast::{SetExpr, Statement as SqlStatement};
 
-use super::error::QueryError;
+use super::output::QueryError;
 
 /// Refuses everything but queries, before planning, with the statement's name.
 pub(super) fn check_read_only(statement: &DfStatement) -> Result<(), QueryError> {

@@ -14,9 +14,9 @@ use std::time::{Duration, Instant};
 use aws_sdk_athena::Client;
 use aws_sdk_athena::types::{QueryExecutionContext, QueryExecutionState};
 
-use super::aws::{Deployed, error_line};
+use super::{Deployed, error_line};
 use crate::pipeline::StopFlag;
-use crate::query::{Column, QueryError, QueryOutput};
+use crate::query::{Column, QueryError, QueryOutput, QueryService};
 
 /// GetQueryResults returns at most this many rows a page.
 pub const PAGE_ROWS: i32 = 1_000;
@@ -28,15 +28,38 @@ pub struct Athena {
     client: Client,
     workgroup: String,
     database: String,
+    /// `query.max_rows`, when a caller does not say.
+    max_rows: usize,
+}
+
+impl QueryService for Athena {
+    fn run(
+        &self,
+        sql: String,
+        max_rows: Option<usize>,
+        cancel: StopFlag,
+    ) -> futures::future::BoxFuture<'static, Result<QueryOutput, QueryError>> {
+        let athena = self.clone();
+        let max_rows = max_rows.unwrap_or(self.max_rows);
+        Box::pin(async move { athena.execute(&sql, max_rows, &cancel).await })
+    }
+
+    fn describe(&self) -> String {
+        format!(
+            "Athena (workgroup {}, database {})",
+            self.workgroup, self.database
+        )
+    }
 }
 
 impl Athena {
     /// Athena on the deployed stack's workgroup and database.
-    pub fn new(deployed: &Deployed) -> color_eyre::eyre::Result<Athena> {
+    pub fn new(deployed: &Deployed, max_rows: usize) -> color_eyre::eyre::Result<Athena> {
         Ok(Athena {
             client: Client::new(&deployed.sdk),
             workgroup: deployed.output("AthenaWorkGroup")?.to_string(),
             database: deployed.output("GlueDatabaseName")?.to_string(),
+            max_rows,
         })
     }
 
@@ -46,7 +69,7 @@ impl Athena {
 
     /// Runs `sql`, keeping at most `max_rows` rows. Setting `cancel` stops the query in
     /// Athena and returns the error "cancelled".
-    pub async fn run(
+    pub async fn execute(
         &self,
         sql: &str,
         max_rows: usize,

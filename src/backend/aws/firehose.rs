@@ -17,7 +17,7 @@ use aws_sdk_firehose::types::Record;
 use tokio::runtime::Handle;
 
 use super::kinesis::{KinesisStreams, failed_entries, put_in_runs};
-use super::local::LocalStreams;
+use crate::backend::local::LocalStreams;
 use crate::pipeline::{
     PipelineError, PutOutcome, StartAt, StreamReader, StreamRole, StreamWriter, Streams,
 };
@@ -64,7 +64,7 @@ impl FirehoseWriter {
                 PipelineError::Stream(format!(
                     "PutRecordBatch to {}: {}",
                     self.name,
-                    super::aws::error_line(&e)
+                    super::error_line(&e)
                 ))
             })?;
         if out.failed_put_count() == 0 {

@@ -19,13 +19,13 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use rcflib::rcf::{AugmentedRCF, RCFBuilder, RCFOptionsBuilder};
 
-use crate::backend::local::{self, Layout, LocalStreams};
-use crate::config::{self, Loaded};
-use crate::detector::{Detector, DetectorParams};
-use crate::pipeline::run::{Pipeline, PipelineSettings};
-use crate::pipeline::{Reporter, StreamRole, Streams};
-use crate::records::Reading;
-use crate::stream::{NewRecord, StartAt, Stream, StreamOptions};
+use iot_anomaly_analytics::backend;
+use iot_anomaly_analytics::config::{self, Loaded};
+use iot_anomaly_analytics::detector::{Detector, DetectorParams};
+use iot_anomaly_analytics::pipeline::run::Pipeline;
+use iot_anomaly_analytics::pipeline::{Reporter, StreamRole};
+use iot_anomaly_analytics::records::Reading;
+use iot_anomaly_analytics::stream::{NewRecord, StartAt, Stream, StreamOptions};
 
 const DEVICES: [&str; 5] = ["aaaa", "bbbb", "cccc", "dddd", "eeee"];
 
@@ -112,18 +112,12 @@ fn pipeline_rate(dir: &Path, n: usize, explanation: bool) -> Result<f64> {
     );
     let text = text.as_str();
     let loaded: Loaded = config::parse(text, &dir.join("config.toml"))?;
-    let layout = Layout::new(&loaded);
-    let streams = Arc::new(LocalStreams::open(&layout, &loaded)?);
-    let mut producer = local::producer_settings(&loaded);
+    let backend = backend::open(&loaded)?;
+    let streams = backend.streams.clone();
+    let mut producer = backend.plan.producer.clone();
     producer.limit = Some(n as u64);
     producer.seed = Some(7);
-    let settings = PipelineSettings {
-        producer: Some(producer),
-        delivery: Some(local::delivery_settings(&layout, &loaded)),
-        scoring: Some(local::scoring_settings(&layout, &loaded)),
-        alerts: Some(local::alert_settings(&layout, &loaded)),
-        tail: None,
-    };
+    let settings = backend.plan.headless(producer, false);
     let report: Reporter = Arc::new(|_| {});
     let start = Instant::now();
     let pipeline = Pipeline::start(streams.clone(), settings, report)?;
@@ -194,7 +188,9 @@ fn per_device_scaling(data: &[Reading], p: &DetectorParams, threads: u64) -> Res
     let shards: Vec<Vec<&Reading>> = (0..threads)
         .map(|k| {
             data.iter()
-                .filter(|r| crate::detector::device_seed(0, &r.device_id) % threads == k)
+                .filter(|r| {
+                    iot_anomaly_analytics::detector::device_seed(0, &r.device_id) % threads == k
+                })
                 .collect()
         })
         .collect();

@@ -13,15 +13,18 @@
 //!   numbers, opening (which repairs a torn tail) loses no readable record, and a record
 //!   appended afterwards is readable, last, with a larger sequence number.
 //!
-//! Not part of the API (`#[doc(hidden)]`).
+//! Not part of the library: the fuzz targets and `tests/fuzz_corpus.rs` include this file
+//! (`#[path]`), and it uses only the library's public API.
 
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use crate::config;
-use crate::records::{Reading, ScoredReading};
-use crate::stream::{NewRecord, Record, StartAt, Stream, StreamOptions, StreamReader};
+use iot_anomaly_analytics::config;
+use iot_anomaly_analytics::records::{Reading, ScoredReading};
+use iot_anomaly_analytics::stream::{
+    NewRecord, Record, StartAt, Stream, StreamOptions, StreamReader,
+};
 
 /// The path the config bytes are loaded as (never read: the bytes are given).
 const CONFIG_PATH: &str = "/fuzz/config.toml";

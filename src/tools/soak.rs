@@ -1,8 +1,9 @@
 //! `iotaa soak`: the dashboard's pipeline and state for a long run, without a terminal, printing
 //! this process's memory and CPU at a fixed interval.
 //!
-//! What runs is what the dashboard runs: every stage of the local pipeline with the dashboard's
-//! settings, every event fed to a real [`App`] (the same `update`), a tick every second, and the
+//! What runs is what the dashboard runs, wired by the same function ([`dashboard::start`]):
+//! every stage with the dashboard's settings, every action fed to a real [`App`] (the same
+//! `update`), a tick every second, and the
 //! view rendered into an off-screen 120×40 buffer whenever something changed, at most ~30 times
 //! a second, as the terminal loop does. Only the terminal is missing.
 //!
@@ -24,13 +25,11 @@ use color_eyre::eyre::{Result, WrapErr, eyre};
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 
-use crate::action::Action;
-use crate::app::App;
-use crate::backend::local::{self, Layout, LocalStreams};
-use crate::config::Loaded;
-use crate::pipeline::producer::Control;
-use crate::pipeline::run::Pipeline;
-use crate::pipeline::{Event, Reporter, ScoringProgress};
+use iot_anomaly_analytics::action::Action;
+use iot_anomaly_analytics::app::App;
+use iot_anomaly_analytics::config::Loaded;
+use iot_anomaly_analytics::pipeline::{Event, ScoringProgress};
+use iot_anomaly_analytics::{backend, dashboard};
 
 /// Linux's USER_HZ: `/proc/<pid>/stat` times are in these ticks per second.
 const TICKS_PER_SEC: f64 = 100.0;
@@ -96,7 +95,7 @@ pub fn usage() -> std::io::Result<Usage> {
 /// The dashboard's loop without a terminal: events into the App, ticks, off-screen draws.
 struct Headless {
     app: App,
-    events: mpsc::Receiver<Event>,
+    actions: mpsc::Receiver<Action>,
     terminal: Terminal<TestBackend>,
     next_tick: Instant,
     last_draw: Option<Instant>,
@@ -133,21 +132,23 @@ impl Headless {
                 wake = wake.min(self.last_draw.map_or(now, |t| t + FRAME));
             }
             match self
-                .events
+                .actions
                 .recv_timeout(wake.saturating_duration_since(Instant::now()))
             {
-                Ok(e) => {
-                    match &e {
-                        Event::Scoring(p) => self.scoring = Some(*p),
-                        Event::Producer(c) => self.acknowledged = c.acknowledged,
-                        Event::Delivered { objects, .. } => self.objects = *objects,
-                        _ => {}
+                Ok(action) => {
+                    if let Action::Pipeline(e) = &action {
+                        match e {
+                            Event::Scoring(p) => self.scoring = Some(*p),
+                            Event::Producer(c) => self.acknowledged = c.acknowledged,
+                            Event::Delivered { objects, .. } => self.objects = *objects,
+                            _ => {}
+                        }
                     }
-                    self.dirty |= self.app.update(Action::Pipeline(e));
+                    self.dirty |= self.app.update(action);
                 }
                 Err(mpsc::RecvTimeoutError::Timeout) => {}
                 Err(mpsc::RecvTimeoutError::Disconnected) => {
-                    return Err(eyre!("the pipeline's event channel closed"));
+                    return Err(eyre!("the dashboard's action channel closed"));
                 }
             }
         }
@@ -193,27 +194,18 @@ pub fn soak(loaded: &Loaded, opts: &SoakOptions) -> Result<ExitCode> {
 
 fn run(loaded: &Loaded, opts: &SoakOptions) -> Result<ExitCode> {
     let devices = loaded.config.producer.devices.len().max(1);
-    let layout = Layout::new(loaded);
-    let streams = Arc::new(LocalStreams::open(&layout, loaded)?);
-    let mut settings = local::dashboard_settings(&layout, loaded);
+    let backend = backend::open(loaded)?;
+    let mut settings = backend.plan.dashboard();
     if let Some(p) = settings.producer.as_mut() {
         p.rate_per_device = opts.rate / devices as f64;
         p.start_paused = false;
     }
     let (tx, rx) = mpsc::channel();
-    let report: Reporter = Arc::new(move |e| {
-        let _ = tx.send(e);
-    });
-    let mut app = App::new(loaded, crate::logging::log_file(&loaded.data_dir));
-    let pipeline =
-        Pipeline::start(streams, settings, report).wrap_err("cannot start the pipeline")?;
-    let controller = pipeline.controller();
-    if let Some(c) = &controller {
-        app.attach_producer(c.clone());
-    }
+    let send: dashboard::Send = Arc::new(move |action| tx.send(action).is_ok());
+    let (app, running) = dashboard::start(loaded, backend, settings, send)?;
     let mut h = Headless {
         app,
-        events: rx,
+        actions: rx,
         terminal: Terminal::new(TestBackend::new(120, 40))?,
         next_tick: Instant::now() + Duration::from_secs(1),
         last_draw: None,
@@ -277,9 +269,8 @@ fn run(loaded: &Loaded, opts: &SoakOptions) -> Result<ExitCode> {
     let drain_started = Instant::now();
 
     // Idle: pause the producer, let the detector catch up, then measure.
-    if let Some(c) = &controller {
-        c.send(Control::TogglePause);
-    }
+    // As the dashboard's `p` key does.
+    h.app.update(Action::TogglePause);
     let drain_until = Instant::now() + DRAIN_LIMIT;
     let acked_at_pause = h.acknowledged;
     loop {
@@ -329,7 +320,7 @@ fn run(loaded: &Loaded, opts: &SoakOptions) -> Result<ExitCode> {
         after.cpu.saturating_sub(before.cpu).as_secs_f64(),
         mib(after.rss_bytes)
     );
-    pipeline.shutdown();
+    running.shutdown();
 
     let judged: Vec<u64> = samples
         .iter()

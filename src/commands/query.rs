@@ -1,5 +1,5 @@
-//! `iotaa query`: one query over the local lake (or on Athena with the aws backend), printed
-//! to stdout, summary on stderr.
+//! `iotaa query`: one query on the backend's query engine (the embedded one over the local
+//! lake, or Athena), printed to stdout, summary on stderr. Ctrl-C cancels it where it runs.
 
 use std::io::{IsTerminal, Read, Write};
 use std::path::{Path, PathBuf};
@@ -7,9 +7,13 @@ use std::process::ExitCode;
 
 use color_eyre::eyre::{Result, WrapErr, eyre};
 
-use super::{QueryEngine, format_csv, format_json, format_summary, format_table};
+use super::stop_on_signal;
+use crate::backend;
 use crate::cli::Format;
 use crate::config::Loaded;
+use crate::query::{
+    QueryError, QueryOutput, format_csv, format_json, format_summary, format_table,
+};
 
 /// Finds the SQL: the argument, else `-f FILE` (also looked up in `query.queries_dir`), else
 /// standard input when it is not a terminal.
@@ -47,7 +51,7 @@ fn resolve_query_file(queries_dir: &Path, file: &Path) -> PathBuf {
 }
 
 /// Runs `iotaa query`. Query errors print `iotaa: query: …` (one line) and exit 1.
-pub fn command(
+pub fn query(
     loaded: &Loaded,
     sql: Option<String>,
     file: Option<PathBuf>,
@@ -55,48 +59,21 @@ pub fn command(
     format: Format,
 ) -> Result<ExitCode> {
     let sql = read_sql(loaded, sql, file).wrap_err("query")?;
-    if loaded.config.backend == crate::config::Backend::Aws {
-        return on_athena(loaded, &sql, max_rows, format);
-    }
-    let engine = QueryEngine::for_config(loaded).map_err(|e| eyre!("query: {e}"))?;
-    let max_rows = max_rows.map_or(engine.options().max_rows, |m| m as usize);
+    let engine = backend::query(loaded).wrap_err("query")?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
         .wrap_err("query: cannot start the runtime")?;
-    let result = runtime.block_on(engine.run_with_max_rows(&sql, max_rows));
+    let cancel = stop_on_signal();
+    let result = runtime.block_on(engine.run(sql, max_rows.map(|m| m as usize), cancel));
     // Scan threads end on their own once the stream is gone; do not wait for stragglers.
     runtime.shutdown_background();
     print(result, format)
 }
 
-/// `iotaa query` with the aws backend: Athena in the stack's workgroup. Ctrl-C stops the
-/// query in Athena (StopQueryExecution).
-fn on_athena(
-    loaded: &Loaded,
-    sql: &str,
-    max_rows: Option<u32>,
-    format: Format,
-) -> Result<ExitCode> {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .wrap_err("query: cannot start the runtime")?;
-    let deployed = runtime.block_on(crate::backend::aws::deployed_stack(loaded))?;
-    let athena = crate::backend::athena::Athena::new(&deployed)?;
-    let max_rows = max_rows.map_or(loaded.config.query.max_rows as usize, |m| m as usize);
-    let cancel = crate::commands::stop_on_signal();
-    let result = runtime.block_on(athena.run(sql, max_rows, &cancel));
-    print(result, format)
-}
-
 /// Prints a result (or its one-line error) and the summary line.
-fn print(
-    result: Result<super::QueryOutput, super::QueryError>,
-    format: Format,
-) -> Result<ExitCode> {
+fn print(result: Result<QueryOutput, QueryError>, format: Format) -> Result<ExitCode> {
     let output = match result {
         Ok(output) => output,
         Err(e) => {

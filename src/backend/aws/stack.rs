@@ -1,0 +1,182 @@
+//! The CloudFormation stack as a [`Stack`]: its status and reason, every resource's status,
+//! the last events, the outputs, and the Firehose delivery stream's status (what delivers to
+//! the lake on AWS), typed the same way as the local stack's.
+
+use std::time::Duration;
+
+use aws_config::SdkConfig;
+use aws_sdk_cloudformation::Client;
+use color_eyre::eyre::Result;
+
+use super::cloudformation::{self, describe, describe_event, events, resources};
+use super::error_line;
+use crate::config::Loaded;
+use crate::stack::{Health, Resource, Say, Stack, StackSnapshot, Status};
+use crate::text::{one_line, report_chain};
+
+/// Events kept in a snapshot (the pane shows the last that fit; `stack events` prints them).
+const EVENTS_KEPT: usize = 40;
+
+pub struct AwsStack {
+    loaded: Loaded,
+    sdk: SdkConfig,
+    name: String,
+    /// How often deploy and delete poll while the stack is in progress.
+    poll: Duration,
+    runtime: tokio::runtime::Runtime,
+}
+
+impl AwsStack {
+    /// The SDK configuration is loaded here: no region or no credentials is one line.
+    pub fn new(loaded: &Loaded, poll: Duration) -> Result<AwsStack> {
+        let runtime = super::runtime("aws-stack")?;
+        let sdk = runtime.block_on(super::sdk_config(loaded))?;
+        Ok(AwsStack::with_sdk(loaded, sdk, poll, runtime))
+    }
+
+    /// With an SDK configuration already loaded (the deployed stack's).
+    pub fn with_sdk(
+        loaded: &Loaded,
+        sdk: SdkConfig,
+        poll: Duration,
+        runtime: tokio::runtime::Runtime,
+    ) -> AwsStack {
+        AwsStack {
+            loaded: loaded.clone(),
+            sdk,
+            name: loaded.config.aws.stack_name.clone(),
+            poll,
+            runtime,
+        }
+    }
+}
+
+impl Stack for AwsStack {
+    fn name(&self) -> String {
+        format!("stack {}", self.name)
+    }
+
+    fn snapshot(&self) -> Result<StackSnapshot, String> {
+        self.runtime
+            .block_on(snapshot(&self.sdk, &self.name))
+            .map_err(|e| report_chain(&e))
+    }
+
+    fn deploy(&self, say: &dyn Say) -> Result<bool, String> {
+        self.runtime
+            .block_on(cloudformation::deploy(
+                &self.loaded,
+                &self.sdk,
+                self.poll,
+                say,
+            ))
+            .map_err(|e| report_chain(&e))
+    }
+
+    fn delete_question(&self) -> String {
+        format!(
+            "Delete the CloudFormation stack {} and every resource in it, including every object in its bucket (the lake and query results)?",
+            self.name
+        )
+    }
+
+    fn delete(&self, say: &dyn Say) -> Result<bool, String> {
+        self.runtime
+            .block_on(cloudformation::delete(
+                &self.loaded,
+                &self.sdk,
+                self.poll,
+                say,
+            ))
+            .map_err(|e| report_chain(&e))
+    }
+}
+
+/// The stack's status, resources, last events, outputs and Firehose status, now.
+pub async fn snapshot(sdk: &SdkConfig, name: &str) -> Result<StackSnapshot> {
+    let client = Client::new(sdk);
+    let region = sdk.region().map(|r| r.to_string()).unwrap_or_default();
+    let mut snap = StackSnapshot {
+        title: format!("aws (stack {name}, {region})"),
+        status: None,
+        reason: String::new(),
+        resources: Vec::new(),
+        events: Vec::new(),
+        outputs: Vec::new(),
+        delivery: None,
+    };
+    let Some(described) = describe(&client, name).await? else {
+        return Ok(snap);
+    };
+    snap.status = Some(Status::cloudformation(&described.status));
+    snap.reason = one_line(&described.reason);
+    snap.outputs = described.outputs;
+    // moto lists some resources it only pretends to create with no logical id: skip those.
+    snap.resources = resources(&client, name)
+        .await?
+        .into_iter()
+        .filter(|r| !r[0].is_empty())
+        .map(|[logical, kind, status, physical]| Resource {
+            name: logical,
+            kind: kind.trim_start_matches("AWS::").to_string(),
+            status: Status::cloudformation(&status),
+            detail: physical,
+        })
+        .collect();
+    let mut events: Vec<String> = events(&client, name)
+        .await?
+        .iter()
+        .take(EVENTS_KEPT)
+        .map(describe_event)
+        .collect();
+    events.reverse();
+    snap.events = events;
+    if let Some((_, delivery)) = snap.outputs.iter().find(|(k, _)| k == "DeliveryStreamName") {
+        snap.delivery = Some(firehose_status(sdk, delivery).await);
+    }
+    Ok(snap)
+}
+
+/// The Firehose delivery stream (DescribeDeliveryStream): `ACTIVE` is healthy, `CREATING` and
+/// `DELETING` are changing, anything else (or a failure description) is failed.
+async fn firehose_status(sdk: &SdkConfig, name: &str) -> Resource {
+    let firehose = aws_sdk_firehose::Client::new(sdk);
+    let (status, detail) = match firehose
+        .describe_delivery_stream()
+        .delivery_stream_name(name)
+        .send()
+        .await
+    {
+        Ok(out) => match out.delivery_stream_description() {
+            None => (
+                Status::new("unknown", Health::Missing),
+                format!("{name}: no description"),
+            ),
+            Some(d) => {
+                let label = d.delivery_stream_status().as_str().to_string();
+                let failure = d.failure_description().map(|f| one_line(f.details()));
+                let health = match label.as_str() {
+                    _ if failure.is_some() => Health::Failed,
+                    "ACTIVE" => Health::Ok,
+                    "CREATING" | "DELETING" => Health::InProgress,
+                    _ => Health::Failed,
+                };
+                let detail = match failure {
+                    Some(f) => format!("{name} ({f})"),
+                    None => name.to_string(),
+                };
+                (Status::new(label, health), detail)
+            }
+        },
+        Err(e) => (
+            Status::new("unknown", Health::Failed),
+            format!("{name}: {}", error_line(&e)),
+        ),
+    };
+    Resource {
+        name: "delivery".into(),
+        kind: "Firehose".into(),
+        status,
+        detail,
+    }
+}

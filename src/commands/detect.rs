@@ -1,0 +1,60 @@
+//! `iotaa detect`: the detector on recorded readings (`--input FILE`, a backtest) or
+//! following the readings stream.
+
+use std::path::Path;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use color_eyre::eyre::{Result, WrapErr};
+
+use super::{describe, stop_on_signal};
+use crate::backend;
+use crate::config::Loaded;
+use crate::detector;
+use crate::pipeline::run::Pipeline;
+use crate::pipeline::{Event, Reporter};
+
+/// `iotaa detect --input FILE`: scores recorded readings offline (the threshold backtest).
+pub fn detect_file(loaded: &Loaded, input: &Path) -> Result<ExitCode> {
+    let file =
+        std::fs::File::open(input).wrap_err_with(|| format!("cannot read {}", input.display()))?;
+    let params = backend::settings::detector_params(loaded);
+    let stdout = std::io::stdout().lock();
+    let name = input.display().to_string();
+    let summary = detector::score_lines(
+        std::io::BufReader::new(file),
+        stdout,
+        &params,
+        |line, msg| {
+            eprintln!("{name}:{line}: {msg}");
+        },
+    )
+    .wrap_err_with(|| format!("scoring {}", input.display()))?;
+    let threshold = loaded.config.alerts.threshold;
+    eprintln!(
+        "detect: {} readings scored, {} bad lines skipped, max score {:.3} (threshold {threshold})",
+        summary.scored, summary.bad, summary.max_score
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `iotaa detect`: the scoring stage alone, following the readings stream.
+pub fn detect_follow(loaded: &Loaded) -> Result<ExitCode> {
+    let backend = backend::open(loaded)?;
+    let report: Reporter = Arc::new(|event| match event {
+        Event::Scoring(_) => {}
+        other => eprintln!("{}", describe(&other)),
+    });
+    let stop = stop_on_signal();
+    let pipeline = Pipeline::start(
+        backend.streams.clone(),
+        backend.plan.detector_only(),
+        report,
+    )?;
+    while !stop.is_stopped() {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    pipeline.shutdown();
+    Ok(ExitCode::SUCCESS)
+}
