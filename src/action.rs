@@ -4,6 +4,8 @@
 //! Bindable actions have `snake_case` names: those are the names used in `[keys]` of
 //! `config.toml`. Internal actions (resize, tick) carry data and cannot be bound.
 
+use std::sync::Arc;
+
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -71,6 +73,10 @@ pub enum Action {
     #[serde(skip)]
     StackOpLine(String, bool),
 }
+
+/// Where the dashboard's parts (pipeline reports, the stack watcher, query jobs, stack
+/// operations) send what happened; it returns `false` once nobody listens (the App has quit).
+pub type Sender = Arc<dyn Fn(Action) -> bool + Send + Sync>;
 
 /// Where a binding applies. Pane bindings are looked up first while that pane has focus, so
 /// `ctrl-c` can cancel a query in the Query pane and quit elsewhere.

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use color_eyre::eyre::{Result, WrapErr};
 
-use crate::action::Action;
+use crate::action::{Action, Sender};
 use crate::app::App;
 use crate::app::query_jobs::QueryJobs;
 use crate::app::stack_ops::StackRunner;
@@ -18,9 +18,6 @@ use crate::config::Loaded;
 use crate::pipeline::Reporter;
 use crate::pipeline::run::{Pipeline, PipelineSettings};
 use crate::stack::Stack;
-
-/// Where the dashboard's parts send what happened; `false` once nobody listens (quit).
-pub type Send = Arc<dyn Fn(Action) -> bool + std::marker::Send + Sync>;
 
 /// How often the stack is described while it is changing, and otherwise.
 const STACK_BUSY_EVERY: Duration = Duration::from_secs(3);
@@ -52,7 +49,7 @@ pub fn start(
     loaded: &Loaded,
     backend: Backend,
     settings: PipelineSettings,
-    send: Send,
+    send: Sender,
 ) -> Result<(App, Running)> {
     let mut app = App::new(loaded, crate::logging::log_file(&loaded.data_dir));
     let report: Reporter = {
@@ -94,7 +91,7 @@ pub fn start(
 /// Describes the stack now, then every 3 s while it is changing and every 30 s otherwise, and
 /// at once when woken (a deploy or delete started in the dashboard). Ends when nobody listens
 /// or every waker is gone.
-fn watch_stack(stack: Arc<dyn Stack>, woken: mpsc::Receiver<()>, send: Send) -> Result<()> {
+fn watch_stack(stack: Arc<dyn Stack>, woken: mpsc::Receiver<()>, send: Sender) -> Result<()> {
     std::thread::Builder::new()
         .name("stack-watch".into())
         .spawn(move || {

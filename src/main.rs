@@ -128,7 +128,8 @@ fn dashboard(loaded: Loaded) -> Result<ExitCode> {
         return panic_after_start(loaded);
     }
     let (tx, rx) = tokio::sync::mpsc::unbounded_channel::<Action>();
-    let send: dashboard::Send = Arc::new(move |action| tx.send(action).is_ok());
+    let send: iot_anomaly_analytics::action::Sender =
+        Arc::new(move |action| tx.send(action).is_ok());
     let settings = backend.plan.dashboard();
     let (app, running) = dashboard::start(&loaded, backend, settings, send)?;
     let result = running.runtime().block_on(tui::run(app, rx));

@@ -185,7 +185,7 @@ fn query_pane_uses_the_configured_table() {
 mod pipeline_events {
     use super::*;
     use iot_anomaly_analytics::pipeline::{
-        Event, ProducerCounts, ScoringProgress, Stage, StageState,
+        DetectorProgress, Event, ProducerCounts, Stage, StageState,
     };
     use iot_anomaly_analytics::records::{Alert, Reading, ScoredReading};
 
@@ -244,14 +244,14 @@ mod pipeline_events {
     #[test]
     fn scores_warm_up_and_alerts_show_in_the_scores_pane() {
         let mut a = app("");
-        a.update(Action::Pipeline(Event::Scoring(ScoringProgress {
+        a.update(Action::Pipeline(Event::Detector(DetectorProgress {
             scored: 20,
             warming_up: Some((20, 64)),
             lag_records: 0,
             lag_ms: None,
         })));
         assert!(screen(&a, 120, 40).contains("warming up: 20/64"));
-        a.update(Action::Pipeline(Event::Scoring(ScoringProgress {
+        a.update(Action::Pipeline(Event::Detector(DetectorProgress {
             scored: 100,
             warming_up: None,
             lag_records: 300,
@@ -284,7 +284,7 @@ mod pipeline_events {
     #[test]
     fn the_scores_pane_shows_the_kinesis_lag_in_seconds() {
         let mut a = app("");
-        a.update(Action::Pipeline(Event::Scoring(ScoringProgress {
+        a.update(Action::Pipeline(Event::Detector(DetectorProgress {
             scored: 1_200,
             warming_up: None,
             lag_records: 0,
@@ -296,7 +296,7 @@ mod pipeline_events {
         assert!(shown.contains("detector 2.3 s behind"), "{shown}");
 
         // Caught up: no lag shown.
-        a.update(Action::Pipeline(Event::Scoring(ScoringProgress {
+        a.update(Action::Pipeline(Event::Detector(DetectorProgress {
             scored: 1_300,
             warming_up: None,
             lag_records: 0,

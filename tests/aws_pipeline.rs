@@ -261,7 +261,7 @@ fn the_detector_resumes_from_its_kinesis_checkpoint_across_update_shard_count() 
     let d = dir.path();
     deploy(d);
     produce(d, 1_000, 100, "acks.log", "produce1.err");
-    let checkpoint = d.join("data/aws").join(&stack).join("checkpoints/scoring");
+    let checkpoint = d.join("data/aws").join(&stack).join("checkpoints/detector");
     let before = read_text(&checkpoint);
 
     // Split the one shard in two with the SDK, straight to moto.

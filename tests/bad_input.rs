@@ -605,7 +605,7 @@ mod stream_matrix {
         let pipeline = Pipeline::start(
             streams.clone(),
             PipelineSettings {
-                scoring: Some(settings::scoring_settings(&layout, &loaded)),
+                detector: Some(settings::detector_settings(&layout, &loaded)),
                 ..Default::default()
             },
             report,
@@ -617,7 +617,7 @@ mod stream_matrix {
                 .lock()
                 .unwrap()
                 .iter()
-                .any(|e| matches!(e, Event::Scoring(p) if p.lag_records == 0 && p.scored > 0));
+                .any(|e| matches!(e, Event::Detector(p) if p.lag_records == 0 && p.scored > 0));
             if caught_up {
                 break;
             }

@@ -82,13 +82,13 @@ fn kill_9_twenty_times_loses_nothing_acknowledged() {
     // What the killed runs left for the detector: it must load, and the last run must resume
     // from it.
     let snapshot = data.join("model/detector.snapshot");
-    let scoring_checkpoint = data.join("checkpoints/scoring");
+    let detector_checkpoint = data.join("checkpoints/detector");
     let snapshot_before = snapshot.exists();
     if snapshot_before {
         Detector::load(&snapshot, &DetectorParams::seed())
             .unwrap_or_else(|e| panic!("the snapshot left by the killed runs: {e}"));
     }
-    let scoring_before = read_checkpoint(&scoring_checkpoint);
+    let detector_before = read_checkpoint(&detector_checkpoint);
 
     // One clean run: exits 0, flushing the lake buffer and saving the model.
     let stderr_path = dir.join("final.stderr");
@@ -117,7 +117,7 @@ fn kill_9_twenty_times_loses_nothing_acknowledged() {
             "the last run did not restore the model:\n{final_stderr}"
         );
     }
-    if let Some(seq) = scoring_before {
+    if let Some(seq) = detector_before {
         assert!(
             final_stderr.contains(&format!("after record {seq}\n")),
             "the last run did not resume after record {seq}:\n{final_stderr}"
@@ -154,8 +154,8 @@ fn kill_9_twenty_times_loses_nothing_acknowledged() {
     // Consumers: a clean shutdown drains the readings stream, so both are at its end.
     let delivered_to = read_checkpoint(&data.join("checkpoints/delivery"));
     assert_eq!(delivered_to, Some(r_last), "delivery checkpoint");
-    let scored_to = read_checkpoint(&scoring_checkpoint);
-    assert_eq!(scored_to, Some(r_last), "scoring checkpoint");
+    let scored_to = read_checkpoint(&detector_checkpoint);
+    assert_eq!(scored_to, Some(r_last), "detector checkpoint");
     let detector = Detector::load(&snapshot, &DetectorParams::seed())
         .unwrap_or_else(|e| panic!("model snapshot after the clean run: {e}"));
     assert!(detector.scored() > 0);
@@ -205,7 +205,7 @@ fn kill_9_twenty_times_loses_nothing_acknowledged() {
         } else {
             "a fresh model"
         },
-        scoring_before.map_or("the start".to_string(), |s| format!("after record {s}")),
+        detector_before.map_or("the start".to_string(), |s| format!("after record {s}")),
         detector.scored()
     );
     eprintln!(

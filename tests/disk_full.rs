@@ -6,7 +6,7 @@
 //! 1. a ballast file fills the tmpfs: the producer, delivery and detector each report
 //!    `blocked: … No space left on device` on stderr (one line each, not one per retry), and
 //!    no reading is acknowledged while the disk is full;
-//! 2. the ballast is removed: the stages report `running: … (resumed after N s blocked)` and
+//! 2. the ballast is removed: the stages report `<stage> resumed: … (resumed after N s blocked)` and
 //!    acknowledgements go on;
 //! 3. SIGTERM: a clean exit, then every acknowledged reading is in the lake, every object is
 //!    whole, and both stream logs read back with strictly increasing sequence numbers;
@@ -130,7 +130,7 @@ fn disk_full_and_read_only_block_the_pipeline_then_it_resumes_losing_nothing() {
     wait_until(
         Duration::from_secs(30),
         "the producer to report itself blocked",
-        || log().contains("producer: blocked: "),
+        || log().contains("producer blocked: "),
         context,
     );
     let acked_when_blocked = count_lines(&ack);
@@ -138,7 +138,7 @@ fn disk_full_and_read_only_block_the_pipeline_then_it_resumes_losing_nothing() {
         wait_until(
             Duration::from_secs(30),
             &format!("{stage} to report itself blocked"),
-            || log().contains(&format!("{stage}: blocked: ")),
+            || log().contains(&format!("{stage} blocked: ")),
             context,
         );
     }
@@ -146,7 +146,7 @@ fn disk_full_and_read_only_block_the_pipeline_then_it_resumes_losing_nothing() {
     for stage in ["producer", "delivery", "detector"] {
         let lines: Vec<&str> = text
             .lines()
-            .filter(|l| l.starts_with(&format!("{stage}: blocked: ")))
+            .filter(|l| l.starts_with(&format!("{stage} blocked: ")))
             .collect();
         assert_eq!(lines.len(), 1, "one blocked line for {stage}:\n{text}");
         assert!(
@@ -171,7 +171,7 @@ fn disk_full_and_read_only_block_the_pipeline_then_it_resumes_losing_nothing() {
             &format!("{stage} to resume"),
             || {
                 log().lines().any(|l| {
-                    l.starts_with(&format!("{stage}: running: ")) && l.contains("resumed after")
+                    l.starts_with(&format!("{stage} resumed: ")) && l.contains("resumed after")
                 })
             },
             context,
@@ -250,7 +250,7 @@ fn disk_full_and_read_only_block_the_pipeline_then_it_resumes_losing_nothing() {
 
     eprintln!(
         "disk_full: ballast {filled} bytes; {ack_count} readings acknowledged, {} blocked lines, {} resumed lines; lake {} objects, {} lines; streams {readings} readings, {anomalies} scored; 0 acknowledged missing",
-        count(": blocked: "),
+        count(" blocked: "),
         count("resumed after"),
         lake.objects,
         lake.lines

@@ -441,7 +441,7 @@ fn scoring_writes_every_reading_and_resumes_after_a_restart() {
     put_readings(streams.as_ref(), &readings);
     let (report, _) = events();
     let settings = || PipelineSettings {
-        scoring: Some(settings::scoring_settings(&layout, &loaded)),
+        detector: Some(settings::detector_settings(&layout, &loaded)),
         ..Default::default()
     };
     let p = Pipeline::start(streams.clone(), settings(), report.clone()).unwrap();
@@ -450,7 +450,7 @@ fn scoring_writes_every_reading_and_resumes_after_a_restart() {
     });
     p.shutdown();
     assert!(layout.snapshot().exists(), "the model is saved on stop");
-    assert_eq!(read_checkpoint(&layout.checkpoint("scoring")), Some(601));
+    assert_eq!(read_checkpoint(&layout.checkpoint("detector")), Some(601));
     let mut reader = streams
         .reader(StreamRole::Anomalies, StartAt::TrimHorizon)
         .unwrap();

@@ -335,7 +335,7 @@ impl App {
     fn live_figures(&self, stage: Stage) -> String {
         match stage {
             Stage::Producer | Stage::Delivery => self.throughput.live_figures(stage),
-            Stage::Scoring | Stage::Alerts | Stage::Tail => self.scores.live_figures(stage),
+            Stage::Detector | Stage::Alerts | Stage::Tail => self.scores.live_figures(stage),
         }
     }
 

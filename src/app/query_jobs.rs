@@ -8,19 +8,23 @@ use std::sync::{Arc, Mutex};
 
 use super::query_pane::QueryRunner;
 use crate::action::Action;
-use crate::dashboard::Send;
+use crate::action::Sender;
 use crate::pipeline::StopFlag;
 use crate::query::{QueryOutcome, QueryService};
 
 pub struct QueryJobs {
     engine: Arc<dyn QueryService>,
     runtime: tokio::runtime::Handle,
-    send: Send,
+    send: Sender,
     running: Mutex<Option<(u64, StopFlag)>>,
 }
 
 impl QueryJobs {
-    pub fn new(engine: Arc<dyn QueryService>, runtime: tokio::runtime::Handle, send: Send) -> Self {
+    pub fn new(
+        engine: Arc<dyn QueryService>,
+        runtime: tokio::runtime::Handle,
+        send: Sender,
+    ) -> Self {
         QueryJobs {
             engine,
             runtime,

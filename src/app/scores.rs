@@ -6,7 +6,7 @@ use std::collections::VecDeque;
 use ui::{AlertRow, ScoreStats, ScoresView};
 
 use super::series::Series;
-use crate::pipeline::{Event, ScoringProgress, Stage};
+use crate::pipeline::{DetectorProgress, Event, Stage};
 
 /// Scores kept for the Scores pane.
 pub const SCORES_KEPT: usize = 4_000;
@@ -17,7 +17,7 @@ pub const ALERTS_KEPT: usize = 50;
 #[derive(Debug)]
 pub struct ScoresPane {
     threshold: f64,
-    scoring: Option<ScoringProgress>,
+    detector: Option<DetectorProgress>,
     scores: Series<f64>,
     /// Most recent first.
     alerts: VecDeque<AlertRow>,
@@ -28,7 +28,7 @@ impl ScoresPane {
     pub fn new(threshold: f64) -> Self {
         ScoresPane {
             threshold,
-            scoring: None,
+            detector: None,
             scores: Series::with_capacity(SCORES_KEPT),
             alerts: VecDeque::new(),
             alerts_total: 0,
@@ -38,7 +38,7 @@ impl ScoresPane {
     /// Folds the detector's progress, scores and alerts in. Returns whether the pane changed.
     pub fn on_event(&mut self, event: &Event) -> bool {
         match event {
-            Event::Scoring(progress) => self.scoring = Some(*progress),
+            Event::Detector(progress) => self.detector = Some(*progress),
             Event::Scores(batch) => self.scores.extend(batch.iter().map(|s| s.anomaly_score)),
             Event::Alert(alert) => {
                 let r = &alert.scored.reading;
@@ -61,11 +61,11 @@ impl ScoresPane {
         true
     }
 
-    /// The latest counts of the scoring, alerts or tail stage, for its Stack row.
+    /// The latest counts of the detector, alerts or tail stage, for its Stack row.
     pub fn live_figures(&self, stage: Stage) -> String {
         match stage {
-            Stage::Scoring => match self.scoring {
-                Some(ScoringProgress {
+            Stage::Detector => match self.detector {
+                Some(DetectorProgress {
                     warming_up: Some((seen, needed)),
                     ..
                 }) => format!("warming up {seen}/{needed}"),
@@ -81,8 +81,8 @@ impl ScoresPane {
     /// The pane. Its chart draws two scores per column (braille): only the newest
     /// `2 × columns` scores go into the view (all of them when the width is not known).
     pub fn view(&self, columns: Option<usize>) -> ScoresView {
-        let stats = (self.scoring.is_some() || !self.scores.is_empty()).then(|| {
-            let progress = self.scoring.unwrap_or_default();
+        let stats = (self.detector.is_some() || !self.scores.is_empty()).then(|| {
+            let progress = self.detector.unwrap_or_default();
             ScoreStats {
                 scores: self
                     .scores

@@ -8,12 +8,12 @@ use std::sync::mpsc;
 
 use super::StackOps;
 use crate::action::Action;
-use crate::dashboard::Send;
+use crate::action::Sender;
 use crate::stack::{Say, Stack};
 
 pub struct StackRunner {
     stack: Arc<dyn Stack>,
-    send: Send,
+    send: Sender,
     /// Wakes the stack watcher so the pane refreshes at once.
     wake: mpsc::Sender<()>,
     /// One operation at a time.
@@ -21,7 +21,7 @@ pub struct StackRunner {
 }
 
 impl StackRunner {
-    pub fn new(stack: Arc<dyn Stack>, send: Send, wake: mpsc::Sender<()>) -> Self {
+    pub fn new(stack: Arc<dyn Stack>, send: Sender, wake: mpsc::Sender<()>) -> Self {
         StackRunner {
             stack,
             send,
@@ -93,7 +93,7 @@ impl StackOps for StackRunner {
 
 /// Each line to the status line (the pane shows the events themselves), and a refresh.
 struct ToStatusLine {
-    send: Send,
+    send: Sender,
     wake: mpsc::Sender<()>,
 }
 

@@ -5,7 +5,7 @@ use ui::{Notice, NoticeLevel, StatusView};
 
 use crate::action::Action;
 use crate::keymap::Keymap;
-use crate::pipeline::{Event, StageState};
+use crate::pipeline::{Event, Level, StageState};
 
 /// The status line's state.
 #[derive(Debug, Default)]
@@ -47,53 +47,23 @@ impl StatusLine {
     /// Says what went wrong, resumed or was sent. `was` is what the event's stage reported
     /// before, for stage reports. Returns whether the line changed.
     pub fn on_event(&mut self, event: &Event, was: Option<StageState>) -> bool {
-        match event {
-            Event::Stage {
-                stage,
-                state,
-                detail,
-            } => match state {
-                StageState::Failed | StageState::Blocked => {
-                    let word = if *state == StageState::Failed {
-                        "failed"
-                    } else {
-                        "blocked"
-                    };
-                    tracing::error!(stage = stage.name(), "{word}: {detail}");
-                    self.set(
-                        NoticeLevel::Error,
-                        format!("{} {word}: {detail}", stage.name()),
-                    );
-                }
-                // A blocked stage that resumes says so where it said it was blocked.
-                StageState::Running if was == Some(StageState::Blocked) => {
-                    tracing::info!(stage = stage.name(), "{detail}");
-                    self.set(
-                        NoticeLevel::Info,
-                        format!("{} resumed: {detail}", stage.name()),
-                    );
-                }
-                _ => return false,
-            },
-            Event::Spike { device, value } => {
-                self.set(NoticeLevel::Info, format!("Spike sent: {device} = {value}"));
+        let Some((level, text)) = event.notice(was) else {
+            return false;
+        };
+        // Stages' troubles go to the log too (alerts have alerts.log).
+        if matches!(event, Event::Stage { .. } | Event::Problem { .. }) {
+            match level {
+                Level::Error => tracing::error!("{text}"),
+                Level::Warning => tracing::warn!("{text}"),
+                Level::Info => tracing::info!("{text}"),
             }
-            Event::Alert(alert) => {
-                let r = &alert.scored.reading;
-                self.set(
-                    NoticeLevel::Error,
-                    format!(
-                        "{} {} = {}, score {:.2}",
-                        alert.subject, r.device_id, r.sensor_reading, alert.scored.anomaly_score
-                    ),
-                );
-            }
-            Event::Problem { stage, message } => {
-                tracing::warn!(stage = stage.name(), "{message}");
-                self.set(NoticeLevel::Warning, format!("{}: {message}", stage.name()));
-            }
-            _ => return false,
         }
+        let level = match level {
+            Level::Error => NoticeLevel::Error,
+            Level::Warning => NoticeLevel::Warning,
+            Level::Info => NoticeLevel::Info,
+        };
+        self.set(level, text);
         true
     }
 

@@ -46,4 +46,14 @@ impl Layout {
     pub fn alerts_log(&self) -> PathBuf {
         self.data_dir.join("alerts.log")
     }
+
+    /// A checkpoint left by an earlier version under its old name (`scoring`, now `detector`)
+    /// is renamed, so the detector resumes where it was.
+    pub fn migrate_legacy(&self) {
+        let old = self.checkpoint("scoring");
+        let new = self.checkpoint("detector");
+        if old.exists() && !new.exists() {
+            let _ = std::fs::rename(old, new);
+        }
+    }
 }

@@ -89,7 +89,7 @@ impl LocalStack {
             &lake,
             format!("{}: {} bytes", lake.display(), folder_size(&lake)),
         ));
-        for consumer in ["delivery", "scoring", "alerts"] {
+        for consumer in ["delivery", "detector", "alerts"] {
             let p = l.checkpoint(consumer);
             let at = match read_position(&p) {
                 Ok(None) => "none".into(),

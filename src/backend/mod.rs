@@ -83,6 +83,7 @@ pub fn open(loaded: &Loaded) -> Result<Backend> {
     match loaded.config.backend {
         Kind::Local => {
             let layout = Layout::new(loaded);
+            layout.migrate_legacy();
             let streams = Arc::new(local::LocalStreams::open(&layout, loaded)?);
             Ok(Backend {
                 streams,

@@ -8,9 +8,9 @@ use crate::config::{Compression, Loaded, SpikeDirection as ConfigDirection};
 use crate::detector::DetectorParams;
 use crate::pipeline::alerts::AlertSettings;
 use crate::pipeline::delivery::DeliverySettings;
+use crate::pipeline::detector::DetectorSettings;
 use crate::pipeline::producer::{ProducerSettings, SpikeDirection, SpikeSettings};
 use crate::pipeline::run::PipelineSettings;
-use crate::pipeline::scoring::ScoringSettings;
 use crate::pipeline::{StartAt, StreamRole};
 
 /// What this process runs on its backend, and where: every stage's settings (the stages a
@@ -23,7 +23,7 @@ pub struct Plan {
     pub producer: ProducerSettings,
     /// `None` when something else delivers to the lake (Firehose on AWS).
     pub delivery: Option<DeliverySettings>,
-    pub scoring: ScoringSettings,
+    pub detector: DetectorSettings,
     pub alerts: AlertSettings,
     /// Where the lake is: a folder, or `s3://bucket/prefix/`.
     pub lake: String,
@@ -36,7 +36,7 @@ impl Plan {
         Plan {
             producer: producer_settings(loaded),
             delivery: Some(delivery_settings(&layout, loaded)),
-            scoring: scoring_settings(&layout, loaded),
+            detector: detector_settings(&layout, loaded),
             alerts: alert_settings(&layout, loaded),
             lake: layout.lake().display().to_string(),
             layout,
@@ -50,7 +50,7 @@ impl Plan {
         PipelineSettings {
             producer: Some(self.producer.clone()),
             delivery: self.delivery.clone(),
-            scoring: Some(self.scoring.clone()),
+            detector: Some(self.detector.clone()),
             alerts: Some(self.alerts.clone()),
             tail: Some(StartAt::AtTimestamp(
                 chrono::Utc::now().timestamp_millis() - 120_000,
@@ -65,7 +65,7 @@ impl Plan {
         PipelineSettings {
             producer: Some(producer),
             delivery: self.delivery.clone().filter(|_| consumers),
-            scoring: consumers.then(|| self.scoring.clone()),
+            detector: consumers.then(|| self.detector.clone()),
             alerts: consumers.then(|| self.alerts.clone()),
             tail: None,
         }
@@ -74,7 +74,7 @@ impl Plan {
     /// `iotaa detect`: the detector alone.
     pub fn detector_only(&self) -> PipelineSettings {
         PipelineSettings {
-            scoring: Some(self.scoring.clone()),
+            detector: Some(self.detector.clone()),
             ..PipelineSettings::default()
         }
     }
@@ -136,11 +136,11 @@ pub fn detector_params(loaded: &Loaded) -> DetectorParams {
     }
 }
 
-pub fn scoring_settings(layout: &Layout, loaded: &Loaded) -> ScoringSettings {
-    ScoringSettings {
+pub fn detector_settings(layout: &Layout, loaded: &Loaded) -> DetectorSettings {
+    DetectorSettings {
         params: detector_params(loaded),
         snapshot: layout.snapshot(),
-        checkpoint: layout.checkpoint("scoring"),
+        checkpoint: layout.checkpoint("detector"),
         snapshot_interval: Duration::from_secs(
             loaded.config.detector.snapshot_interval_secs.into(),
         ),

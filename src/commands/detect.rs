@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use color_eyre::eyre::{Result, WrapErr};
 
-use super::{describe, stop_on_signal};
+use super::{EventLines, stop_on_signal};
 use crate::backend;
 use crate::config::Loaded;
 use crate::detector;
@@ -39,12 +39,13 @@ pub fn detect_file(loaded: &Loaded, input: &Path) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// `iotaa detect`: the scoring stage alone, following the readings stream.
+/// `iotaa detect`: the detector stage alone, following the readings stream.
 pub fn detect_follow(loaded: &Loaded) -> Result<ExitCode> {
     let backend = backend::open(loaded)?;
-    let report: Reporter = Arc::new(|event| match event {
-        Event::Scoring(_) => {}
-        other => eprintln!("{}", describe(&other)),
+    let lines = EventLines::default();
+    let report: Reporter = Arc::new(move |event| match event {
+        Event::Detector(_) => {}
+        other => eprintln!("{}", lines.line(&other)),
     });
     let stop = stop_on_signal();
     let pipeline = Pipeline::start(

@@ -16,7 +16,10 @@ use std::time::Duration;
 use chrono::Utc;
 use color_eyre::eyre::{Result, eyre};
 
-use crate::pipeline::{Event, StartAt, StopFlag};
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+
+use crate::pipeline::{Event, Stage, StageState, StartAt, StopFlag};
 use crate::records::parse_timestamp;
 
 pub use detect::{detect_file, detect_follow};
@@ -84,33 +87,20 @@ pub fn parse_duration_of(flag: &str, text: &str) -> Result<Duration> {
     Ok(Duration::from_secs_f64(secs.max(0.0)))
 }
 
-/// One line for a pipeline event, for headless output on stderr.
-pub fn describe(event: &Event) -> String {
-    match event {
-        Event::Stage {
-            stage,
-            state,
-            detail,
-        } => format!(
-            "{}: {}: {detail}",
-            stage.name(),
-            format!("{state:?}").to_lowercase()
-        ),
-        Event::Producer(c) => format!("producer: sent {} acked {}", c.sent, c.acknowledged),
-        Event::Spike { device, value } => format!("producer: spike {device} = {value}"),
-        Event::Delivered {
-            objects,
-            records,
-            lag_secs,
-            key,
-        } => format!("delivery: object {objects}: {records} records, lag {lag_secs:.1} s: {key}"),
-        Event::Scoring(p) => match p.warming_up {
-            Some((seen, needed)) => format!("detector: warming up {seen}/{needed}"),
-            None => format!("detector: {}", p.describe()),
-        },
-        Event::Scores(s) => format!("tail: {} scores", s.len()),
-        Event::Alert(a) => format!("alerts: {}", String::from_utf8_lossy(&a.encode()).trim()),
-        Event::Problem { stage, message } => format!("{}: {message}", stage.name()),
+/// One line per pipeline event for stderr: the same text the dashboard's status line shows
+/// ([`Event::line`]); each stage's last state is kept so a resume after a block says so.
+#[derive(Default)]
+pub struct EventLines(Mutex<BTreeMap<Stage, StageState>>);
+
+impl EventLines {
+    pub fn line(&self, event: &Event) -> String {
+        let Ok(mut states) = self.0.lock() else {
+            return event.line(None);
+        };
+        match event {
+            Event::Stage { stage, state, .. } => event.line(states.insert(*stage, *state)),
+            _ => event.line(None),
+        }
     }
 }
 

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use color_eyre::eyre::{Result, WrapErr, eyre};
 
-use super::{describe, stop_on_signal};
+use super::{EventLines, stop_on_signal};
 use crate::backend;
 use crate::config::Loaded;
 use crate::pipeline::producer::spike_reading;
@@ -47,6 +47,7 @@ pub fn produce(
     let report: Reporter = {
         let last_counts = last_counts.clone();
         let alerts = alerts.clone();
+        let lines = EventLines::default();
         Arc::new(move |event| match event {
             Event::Producer(c) => {
                 if let Ok(mut l) = last_counts.lock() {
@@ -60,7 +61,7 @@ pub fn produce(
                 let mut out = std::io::stdout().lock();
                 let _ = out.write_all(&a.encode());
             }
-            other => eprintln!("{}", describe(&other)),
+            other => eprintln!("{}", lines.line(&other)),
         })
     };
     // The backend's plan says which consumers this process runs (on AWS Firehose delivers to

@@ -179,21 +179,5 @@ fn flush(
 /// Writes the object under a temporary name in `<lake>/.staging/`, then renames it into
 /// place: the object is never visible partly written.
 fn write_object(lake: &Path, key: &str, bytes: &[u8]) -> std::io::Result<()> {
-    let staging = lake.join(".staging");
-    std::fs::create_dir_all(&staging)?;
-    let tmp = staging.join(format!("{}.tmp", uuid::Uuid::new_v4().simple()));
-    let dest = lake.join(key);
-    let result = (|| {
-        let mut f = std::fs::File::create(&tmp)?;
-        f.write_all(bytes)?;
-        f.sync_all()?;
-        let dir = dest.parent().unwrap_or(lake);
-        std::fs::create_dir_all(dir)?;
-        std::fs::rename(&tmp, &dest)?;
-        std::fs::File::open(dir)?.sync_all()
-    })();
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    result
+    crate::detector::durable::write_atomically_in(&lake.join(key), bytes, &lake.join(".staging"))
 }

@@ -14,16 +14,17 @@
 
 pub mod alerts;
 pub mod delivery;
+pub mod detector;
+mod event;
 pub mod producer;
 pub mod run;
-pub mod scoring;
 pub mod tail;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use crate::records::{Alert, ScoredReading};
+pub use event::{DetectorProgress, Event, Level, ProducerCounts, Stage, StageState};
 
 /// Where a reader starts, as Kinesis' shard iterator types.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -164,108 +165,6 @@ pub trait Streams: Send + Sync {
     fn housekeeping(&self) -> Result<String, PipelineError> {
         Ok(String::new())
     }
-}
-
-/// A stage's state, for the Stack pane.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum StageState {
-    Starting,
-    Running,
-    Paused,
-    /// Cannot write (disk full, read-only folder, a stream refusing requests): the stage holds
-    /// what it has and retries; the detail is the error. It returns to `Running` on success.
-    Blocked,
-    Stopped,
-    Failed,
-}
-
-/// The stages, by name.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Stage {
-    Producer,
-    Delivery,
-    Scoring,
-    Alerts,
-    Tail,
-}
-
-impl Stage {
-    pub fn name(self) -> &'static str {
-        match self {
-            Stage::Producer => "producer",
-            Stage::Delivery => "delivery",
-            Stage::Scoring => "detector",
-            Stage::Alerts => "alerts",
-            Stage::Tail => "tail",
-        }
-    }
-}
-
-/// Cumulative producer counters.
-#[derive(Debug, Clone, Copy, PartialEq, Default)]
-pub struct ProducerCounts {
-    pub sent: u64,
-    pub acknowledged: u64,
-    pub failed: u64,
-    pub retries: u64,
-    pub bytes: u64,
-    pub rate_per_device: f64,
-    pub paused: bool,
-}
-
-/// Where the scoring stage is.
-#[derive(Debug, Clone, Copy, PartialEq, Default)]
-pub struct ScoringProgress {
-    pub scored: u64,
-    /// `Some((seen, needed))` while warming up.
-    pub warming_up: Option<(u64, u64)>,
-    /// Readings on the stream not yet scored (local streams, which number their records).
-    pub lag_records: u64,
-    /// How far behind the stream's newest record the reader is, in milliseconds, where the
-    /// stream says so instead (Kinesis' MillisBehindLatest).
-    pub lag_ms: Option<u64>,
-}
-
-impl ScoringProgress {
-    /// `N scored, M behind` or `N scored, 1.2 s behind`.
-    pub fn describe(&self) -> String {
-        match self.lag_ms {
-            Some(ms) => format!("{} scored, {:.1} s behind", self.scored, ms as f64 / 1000.0),
-            None => format!("{} scored, {} behind", self.scored, self.lag_records),
-        }
-    }
-}
-
-/// Everything a stage reports. The dashboard maps these to actions; `produce` prints them.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Event {
-    Stage {
-        stage: Stage,
-        state: StageState,
-        detail: String,
-    },
-    Producer(ProducerCounts),
-    /// A spike was sent.
-    Spike {
-        device: String,
-        value: i64,
-    },
-    Delivered {
-        objects: u64,
-        records: u64,
-        /// Seconds from the oldest record's arrival to the object being durable.
-        lag_secs: f64,
-        key: String,
-    },
-    Scoring(ScoringProgress),
-    /// Scored readings tailed from the anomaly stream, in order.
-    Scores(Vec<ScoredReading>),
-    Alert(Box<Alert>),
-    /// Something went wrong but the stage goes on (bad record, webhook retry, …).
-    Problem {
-        stage: Stage,
-        message: String,
-    },
 }
 
 /// Where stages send their events.
@@ -628,18 +527,5 @@ mod tests {
         let (_, line) = problems.lock().unwrap().pop().unwrap();
         assert!(line.starts_with("cannot read checkpoint"), "{line}");
         assert!(line.ends_with("starting from the newest record"), "{line}");
-    }
-
-    #[test]
-    fn lag_is_in_records_locally_and_in_seconds_on_kinesis() {
-        let mut p = ScoringProgress {
-            scored: 1_200,
-            warming_up: None,
-            lag_records: 35,
-            lag_ms: None,
-        };
-        assert_eq!(p.describe(), "1200 scored, 35 behind");
-        p.lag_ms = Some(2_340);
-        assert_eq!(p.describe(), "1200 scored, 2.3 s behind");
     }
 }

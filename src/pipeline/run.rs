@@ -6,8 +6,8 @@ use std::time::{Duration, Instant};
 
 use super::alerts::AlertSettings;
 use super::delivery::DeliverySettings;
+use super::detector::DetectorSettings;
 use super::producer::{Control, ProducerHandle, ProducerSettings};
-use super::scoring::ScoringSettings;
 use super::{Event, Reporter, Stage, StartAt, StopFlag, Streams};
 
 /// Which stages to run, with their settings; `None` leaves a stage out.
@@ -15,7 +15,7 @@ use super::{Event, Reporter, Stage, StartAt, StopFlag, Streams};
 pub struct PipelineSettings {
     pub producer: Option<ProducerSettings>,
     pub delivery: Option<DeliverySettings>,
-    pub scoring: Option<ScoringSettings>,
+    pub detector: Option<DetectorSettings>,
     pub alerts: Option<AlertSettings>,
     /// Tail the anomaly stream from here (for the Scores pane).
     pub tail: Option<StartAt>,
@@ -77,8 +77,8 @@ impl Pipeline {
                 downstream_stop.clone(),
             )?);
         }
-        if let Some(s) = settings.scoring {
-            stages.push(super::scoring::spawn(
+        if let Some(s) = settings.detector {
+            stages.push(super::detector::spawn(
                 streams.clone(),
                 s,
                 report.clone(),

@@ -283,16 +283,8 @@ fn flush(active: &mut ActiveSegment, buf: &mut Vec<u8>) -> Result<(), StreamErro
     Ok(())
 }
 
-#[cfg(unix)]
 pub(super) fn sync_dir(dir: &Path) -> Result<(), StreamError> {
-    File::open(dir)
-        .and_then(|d| d.sync_all())
-        .map_err(io_err("sync directory", dir))
-}
-
-#[cfg(not(unix))]
-pub(super) fn sync_dir(_dir: &Path) -> Result<(), StreamError> {
-    Ok(())
+    crate::detector::durable::sync_dir(dir).map_err(io_err("sync directory", dir))
 }
 
 #[cfg(test)]

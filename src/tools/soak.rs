@@ -28,7 +28,7 @@ use ratatui::backend::TestBackend;
 use iot_anomaly_analytics::action::Action;
 use iot_anomaly_analytics::app::App;
 use iot_anomaly_analytics::config::Loaded;
-use iot_anomaly_analytics::pipeline::{Event, ScoringProgress};
+use iot_anomaly_analytics::pipeline::{DetectorProgress, Event};
 use iot_anomaly_analytics::{backend, dashboard};
 
 /// Linux's USER_HZ: `/proc/<pid>/stat` times are in these ticks per second.
@@ -101,7 +101,7 @@ struct Headless {
     last_draw: Option<Instant>,
     dirty: bool,
     frames: u64,
-    scoring: Option<ScoringProgress>,
+    detector: Option<DetectorProgress>,
     acknowledged: u64,
     objects: u64,
 }
@@ -138,7 +138,7 @@ impl Headless {
                 Ok(action) => {
                     if let Action::Pipeline(e) = &action {
                         match e {
-                            Event::Scoring(p) => self.scoring = Some(*p),
+                            Event::Detector(p) => self.detector = Some(*p),
                             Event::Producer(c) => self.acknowledged = c.acknowledged,
                             Event::Delivered { objects, .. } => self.objects = *objects,
                             _ => {}
@@ -155,7 +155,7 @@ impl Headless {
     }
 
     fn lag(&self) -> u64 {
-        self.scoring.map_or(0, |s| s.lag_records)
+        self.detector.map_or(0, |s| s.lag_records)
     }
 }
 
@@ -201,7 +201,8 @@ fn run(loaded: &Loaded, opts: &SoakOptions) -> Result<ExitCode> {
         p.start_paused = false;
     }
     let (tx, rx) = mpsc::channel();
-    let send: dashboard::Send = Arc::new(move |action| tx.send(action).is_ok());
+    let send: iot_anomaly_analytics::action::Sender =
+        Arc::new(move |action| tx.send(action).is_ok());
     let (app, running) = dashboard::start(loaded, backend, settings, send)?;
     let mut h = Headless {
         app,
@@ -211,7 +212,7 @@ fn run(loaded: &Loaded, opts: &SoakOptions) -> Result<ExitCode> {
         last_draw: None,
         dirty: true,
         frames: 0,
-        scoring: None,
+        detector: None,
         acknowledged: 0,
         objects: 0,
     };
@@ -254,7 +255,7 @@ fn run(loaded: &Loaded, opts: &SoakOptions) -> Result<ExitCode> {
     }
     h.run_until(end)?;
     let produced_for = started.elapsed().as_secs_f64();
-    let scored = h.scoring.map_or(0, |s| s.scored);
+    let scored = h.detector.map_or(0, |s| s.scored);
     println!(
         "detector: {scored} scored in {produced_for:.0} s ({:.0}/s) of {} acknowledged ({:.0}/s); {}",
         scored as f64 / produced_for,
@@ -276,7 +277,7 @@ fn run(loaded: &Loaded, opts: &SoakOptions) -> Result<ExitCode> {
     loop {
         h.run_until(Instant::now() + Duration::from_millis(500))?;
         // Caught up: scoring reports no lag for what was acknowledged up to the pause.
-        let caught_up = h.lag() == 0 && h.scoring.is_some_and(|s| s.scored >= acked_at_pause);
+        let caught_up = h.lag() == 0 && h.detector.is_some_and(|s| s.scored >= acked_at_pause);
         if caught_up || Instant::now() >= drain_until {
             break;
         }

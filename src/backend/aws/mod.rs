@@ -265,6 +265,7 @@ pub fn open(loaded: &Loaded, runtime: &tokio::runtime::Runtime) -> Result<Opened
         readings,
         anomalies,
     );
+    layout.migrate_legacy();
     let mut plan = Plan::new(layout.clone(), loaded);
     // Firehose delivers to S3: no delivery stage here.
     plan.delivery = None;
@@ -288,7 +289,7 @@ pub fn open(loaded: &Loaded, runtime: &tokio::runtime::Runtime) -> Result<Opened
                 &layout.data_dir.join("streams").join("firehose-sent"),
                 loaded,
             )?;
-            plan.scoring.note = Some("scores what this machine sends to Firehose".to_string());
+            plan.detector.note = Some("scores what this machine sends to Firehose".to_string());
             Arc::new(firehose::FirehoseIngest::new(writer, sent, kinesis)?)
         }
     };

@@ -1,4 +1,4 @@
-//! The scoring stage, replacing Kinesis Data Analytics' RANDOM_CUT_FOREST: reads the readings
+//! The detector stage, replacing Kinesis Data Analytics' RANDOM_CUT_FOREST: reads the readings
 //! stream, scores each reading with the Random Cut Forest before adding it to the model, and
 //! writes every scored reading to the anomaly stream.
 //!
@@ -15,14 +15,14 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use super::{
-    Event, PipelineError, Reporter, ScoringProgress, Stage, StageState, Stall, StartAt, StopFlag,
+    DetectorProgress, Event, PipelineError, Reporter, Stage, StageState, Stall, StartAt, StopFlag,
     StreamReader, StreamRole, Streams, put_all, resume_from, save_position, spawn_stage,
 };
 use crate::detector::{Detector, DetectorParams};
 use crate::records::Reading;
 
 #[derive(Debug, Clone)]
-pub struct ScoringSettings {
+pub struct DetectorSettings {
     pub params: DetectorParams,
     pub snapshot: PathBuf,
     pub checkpoint: PathBuf,
@@ -34,17 +34,17 @@ pub struct ScoringSettings {
 
 pub fn spawn(
     streams: Arc<dyn Streams>,
-    settings: ScoringSettings,
+    settings: DetectorSettings,
     report: Reporter,
     stop: StopFlag,
 ) -> std::io::Result<JoinHandle<()>> {
-    spawn_stage(Stage::Scoring, report, move |report| {
+    spawn_stage(Stage::Detector, report, move |report| {
         run(streams.as_ref(), &settings, report, &stop)
     })
 }
 
 /// Restores the model from its snapshot, or starts a fresh one and says why.
-pub fn restore(s: &ScoringSettings, report: &Reporter) -> Result<(Detector, bool), PipelineError> {
+pub fn restore(s: &DetectorSettings, report: &Reporter) -> Result<(Detector, bool), PipelineError> {
     let fresh = || {
         Detector::new(s.params)
             .map_err(|e| PipelineError::Stream(format!("detector parameters: {e}")))
@@ -56,7 +56,7 @@ pub fn restore(s: &ScoringSettings, report: &Reporter) -> Result<(Detector, bool
         Ok(d) => Ok((d, true)),
         Err(e) => {
             report(Event::Problem {
-                stage: Stage::Scoring,
+                stage: Stage::Detector,
                 message: format!("{e}; starting a fresh model"),
             });
             Ok((fresh()?, false))
@@ -65,7 +65,7 @@ pub fn restore(s: &ScoringSettings, report: &Reporter) -> Result<(Detector, bool
 }
 
 fn save(
-    s: &ScoringSettings,
+    s: &DetectorSettings,
     detector: &Detector,
     reader: &dyn StreamReader,
     position: Option<u64>,
@@ -86,12 +86,12 @@ fn save(
 
 fn run(
     streams: &dyn Streams,
-    s: &ScoringSettings,
+    s: &DetectorSettings,
     report: &Reporter,
     stop: &StopFlag,
 ) -> Result<(), PipelineError> {
     let (mut detector, restored) = restore(s, report)?;
-    let from = resume_from(&s.checkpoint, Stage::Scoring, report, StartAt::TrimHorizon);
+    let from = resume_from(&s.checkpoint, Stage::Detector, report, StartAt::TrimHorizon);
     let checkpoint = match from {
         StartAt::AfterSequence(seq) => Some(seq),
         _ => None,
@@ -112,18 +112,18 @@ fn run(
             .unwrap_or_default()
     );
     report(Event::Stage {
-        stage: Stage::Scoring,
+        stage: Stage::Detector,
         state: StageState::Running,
         detail: detail.clone(),
     });
     // Disk full or read-only: hold the position (nothing is read past what is unwritten) and
     // retry, reporting the stage blocked.
-    let mut stall = Stall::new(Stage::Scoring, report, detail);
+    let mut stall = Stall::new(Stage::Detector, report, detail);
     let mut position = checkpoint;
     let mut scored = 0u64;
     let mut saved_at = Instant::now();
     let mut reported_at: Option<Instant> = None;
-    let mut reported: Option<ScoringProgress> = None;
+    let mut reported: Option<DetectorProgress> = None;
     let mut dirty = false;
     let mut stop_seen: Option<Instant> = None;
     // Where the readings stream ended when stop was asked (local streams number records).
@@ -134,7 +134,7 @@ fn run(
             stop_seen = Some(Instant::now());
             drain_to = streams.last_sequence(StreamRole::Readings);
         }
-        let batch = super::next_batch(reader.as_mut(), 500, Stage::Scoring, report)?;
+        let batch = super::next_batch(reader.as_mut(), 500, Stage::Detector, report)?;
         // Empty and nothing more to read now (a Kinesis reader may return nothing while it
         // waits for a shard's next read).
         let empty = batch.is_empty() && reader.caught_up();
@@ -146,7 +146,7 @@ fn run(
                     out.push((reading.device_id, s.encode()));
                 }
                 Err(e) => report(Event::Problem {
-                    stage: Stage::Scoring,
+                    stage: Stage::Detector,
                     message: format!("readings stream record {}: {e}", r.sequence),
                 }),
             }
@@ -162,7 +162,7 @@ fn run(
         // Report what changed, at most every 250 ms while busy: an idle stage is silent.
         if reported_at.is_none_or(|t| t.elapsed() >= Duration::from_millis(250)) || empty {
             let newest = streams.last_sequence(StreamRole::Readings);
-            let state = ScoringProgress {
+            let state = DetectorProgress {
                 scored,
                 warming_up: detector.warm_up(),
                 lag_records: newest.map_or(0, |n| n.saturating_sub(position.unwrap_or(0))),
@@ -173,7 +173,7 @@ fn run(
                 },
             };
             if reported != Some(state) {
-                report(Event::Scoring(state));
+                report(Event::Detector(state));
                 reported = Some(state);
                 reported_at = Some(Instant::now());
             }
@@ -199,7 +199,7 @@ fn run(
         }
     }
     report(Event::Stage {
-        stage: Stage::Scoring,
+        stage: Stage::Detector,
         state: StageState::Stopped,
         detail: format!("{scored} readings scored; model saved"),
     });
