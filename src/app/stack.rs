@@ -210,16 +210,36 @@ impl StackPane {
     }
 }
 
+/// A kind's last two `::` parts (`AWS::Kinesis::Stream` → `Kinesis::Stream`): the pane is narrow.
+fn short_kind(kind: &str) -> &str {
+    match kind.rmatch_indices("::").nth(1) {
+        Some((i, _)) => &kind[i + 2..],
+        None => kind,
+    }
+}
+
 /// One of the stack's resources as a row: its status label first in the detail.
 fn row(r: &stack::Resource) -> ResourceRow {
     ResourceRow {
         name: r.name.clone(),
-        kind: r.kind.clone(),
+        kind: short_kind(&r.kind).to_string(),
         health: health(r.status.health),
         detail: if r.detail.is_empty() {
             r.status.label.clone()
         } else {
             format!("{} · {}", r.status.label, r.detail)
         },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kinds_are_shortened_to_their_last_two_parts() {
+        assert_eq!(short_kind("AWS::Kinesis::Stream"), "Kinesis::Stream");
+        assert_eq!(short_kind("Kinesis::Stream"), "Kinesis::Stream");
+        assert_eq!(short_kind("folder"), "folder");
     }
 }

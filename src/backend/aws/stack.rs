@@ -118,7 +118,7 @@ pub async fn snapshot(sdk: &SdkConfig, name: &str) -> Result<StackSnapshot> {
         .filter(|r| !r[0].is_empty())
         .map(|[logical, kind, status, physical]| Resource {
             name: logical,
-            kind: kind.trim_start_matches("AWS::").to_string(),
+            kind,
             status: Status::cloudformation(&status),
             detail: physical,
         })
