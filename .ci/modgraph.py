@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""Top-level module import graph of src/ (crate::X references, tests excluded) and its cycles."""
+"""Prints the import graph of the top-level modules of a Rust crate (`crate::X` references
+outside test modules) and exits 1 if it has a cycle. Usage: modgraph.py [SRC_DIR]"""
 import os, re, sys
 root = sys.argv[1] if len(sys.argv) > 1 else 'src'
 def top(path):
