@@ -38,6 +38,15 @@ pub enum Action {
     PageDown,
     ScrollLeft,
     ScrollRight,
+    NextDevice,
+    PrevDevice,
+    /// The alerts read back from alerts.log at start (oldest first) and how many of its
+    /// lines could not be read.
+    #[serde(skip)]
+    AlertHistory {
+        alerts: Vec<crate::records::Alert>,
+        skipped: usize,
+    },
     /// A key typed into the SQL editor.
     #[serde(skip)]
     EditorInput(crossterm::event::KeyEvent),
@@ -79,11 +88,13 @@ pub enum Action {
 pub type Sender = Arc<dyn Fn(Action) -> bool + Send + Sync>;
 
 /// Where a binding applies. Pane bindings are looked up first while that pane has focus, so
-/// `ctrl-c` can cancel a query in the Query pane and quit elsewhere.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// `ctrl-c` can cancel a query in the Query pane and quit elsewhere. The Query pane's scroll
+/// keys also scroll the Scores pane's alert history.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Scope {
     Global,
     QueryPane,
+    ScoresPane,
 }
 
 /// Every bindable action with its scope and the sentence the help overlay shows.
@@ -188,6 +199,16 @@ pub const BINDABLE: &[(Action, Scope, &str)] = &[
         Scope::QueryPane,
         "Scroll the result's columns right",
     ),
+    (
+        Action::NextDevice,
+        Scope::ScoresPane,
+        "Chart the next device (all devices, then each one seen)",
+    ),
+    (
+        Action::PrevDevice,
+        Scope::ScoresPane,
+        "Chart the previous device",
+    ),
 ];
 
 impl Action {
@@ -222,7 +243,10 @@ impl Action {
             Action::PageDown => "page_down",
             Action::ScrollLeft => "scroll_left",
             Action::ScrollRight => "scroll_right",
+            Action::NextDevice => "next_device",
+            Action::PrevDevice => "prev_device",
             Action::Resize(..)
+            | Action::AlertHistory { .. }
             | Action::Tick
             | Action::Pipeline(_)
             | Action::Stack(_)

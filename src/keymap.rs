@@ -361,6 +361,8 @@ fn defaults() -> Vec<(Action, Vec<KeyBinding>)> {
         (Action::PageDown, vec![k(PageDown)]),
         (Action::ScrollLeft, vec![k(Left)]),
         (Action::ScrollRight, vec![k(Right)]),
+        (Action::NextDevice, vec![k(Char('d'))]),
+        (Action::PrevDevice, vec![k(Char('D'))]),
     ]
 }
 
@@ -377,12 +379,11 @@ impl Keymap {
     pub fn new(overrides: &KeysConfig) -> Result<Self, (String, String)> {
         let mut bindings = defaults();
         // Two user bindings for the same key in the same scope would make one of them dead.
-        let mut seen: BTreeMap<(KeyBinding, bool), &Action> = BTreeMap::new();
+        let mut seen: BTreeMap<(KeyBinding, Scope), &Action> = BTreeMap::new();
         for (action, keys) in overrides.iter() {
             let name = action.name().unwrap_or("?");
             for key in keys.keys() {
-                let query = action.scope() == Scope::QueryPane;
-                if let Some(other) = seen.insert((*key, query), action)
+                if let Some(other) = seen.insert((*key, action.scope()), action)
                     && other != action
                 {
                     return Err((
@@ -408,15 +409,26 @@ impl Keymap {
         Ok(Keymap { bindings })
     }
 
-    /// The action for a key press. Query-pane bindings win while the Query pane has focus.
-    pub fn action_for(&self, key: &KeyBinding, query_focused: bool) -> Option<Action> {
+    /// The action for a key press. A pane's bindings win while it has focus (`pane`; or
+    /// `Scope::Global` for a pane without bindings of its own). In the Scores pane the Query
+    /// pane's scroll keys scroll the alert history.
+    pub fn action_for(&self, key: &KeyBinding, pane: Scope) -> Option<Action> {
         let find = |scope: Scope| {
             self.bindings
                 .iter()
                 .find(|(a, keys)| a.scope() == scope && keys.contains(key))
                 .map(|(a, _)| a.clone())
         };
-        if query_focused && let Some(a) = find(Scope::QueryPane) {
+        if pane != Scope::Global
+            && let Some(a) = find(pane)
+        {
+            return Some(a);
+        }
+        if pane == Scope::ScoresPane
+            && let Some(
+                a @ (Action::ScrollUp | Action::ScrollDown | Action::PageUp | Action::PageDown),
+            ) = find(Scope::QueryPane)
+        {
             return Some(a);
         }
         find(Scope::Global)
@@ -532,17 +544,40 @@ mod tests {
     #[test]
     fn defaults_follow_the_design() {
         let km = Keymap::default();
-        assert_eq!(km.action_for(&key("q"), false), Some(Action::Quit));
-        assert_eq!(km.action_for(&key("tab"), false), Some(Action::FocusNext));
-        assert_eq!(km.action_for(&key("4"), false), Some(Action::FocusQuery));
-        assert_eq!(km.action_for(&key("f5"), true), Some(Action::RunQuery));
-        // Query-pane bindings apply only with the Query pane focused.
-        assert_eq!(km.action_for(&key("f5"), false), None);
-        assert_eq!(km.action_for(&key("ctrl-c"), false), Some(Action::Quit));
+        assert_eq!(km.action_for(&key("q"), Scope::Global), Some(Action::Quit));
         assert_eq!(
-            km.action_for(&key("ctrl-c"), true),
+            km.action_for(&key("tab"), Scope::Global),
+            Some(Action::FocusNext)
+        );
+        assert_eq!(
+            km.action_for(&key("4"), Scope::Global),
+            Some(Action::FocusQuery)
+        );
+        assert_eq!(
+            km.action_for(&key("f5"), Scope::QueryPane),
+            Some(Action::RunQuery)
+        );
+        // Query-pane bindings apply only with the Query pane focused.
+        assert_eq!(km.action_for(&key("f5"), Scope::Global), None);
+        assert_eq!(
+            km.action_for(&key("ctrl-c"), Scope::Global),
+            Some(Action::Quit)
+        );
+        assert_eq!(
+            km.action_for(&key("ctrl-c"), Scope::QueryPane),
             Some(Action::CancelQuery)
         );
+        assert_eq!(
+            km.action_for(&key("d"), Scope::ScoresPane),
+            Some(Action::NextDevice)
+        );
+        assert_eq!(km.action_for(&key("d"), Scope::Global), None);
+        // The scroll keys scroll the Scores pane's alert history too.
+        assert_eq!(
+            km.action_for(&key("j"), Scope::ScoresPane),
+            Some(Action::ScrollDown)
+        );
+        assert_eq!(km.action_for(&key("j"), Scope::Global), None);
         // Every bindable action has a default key.
         for (action, _, _) in BINDABLE {
             assert!(!km.keys_for(action).is_empty(), "{action:?}");
@@ -553,9 +588,9 @@ mod tests {
     fn overrides_replace_and_steal_keys() {
         let overrides: KeysConfig = toml::from_str("zoom = \"q\"\nquit = [\"x\"]").unwrap();
         let km = Keymap::new(&overrides).unwrap();
-        assert_eq!(km.action_for(&key("q"), false), Some(Action::Zoom));
-        assert_eq!(km.action_for(&key("x"), false), Some(Action::Quit));
-        assert_eq!(km.action_for(&key("z"), false), None);
+        assert_eq!(km.action_for(&key("q"), Scope::Global), Some(Action::Zoom));
+        assert_eq!(km.action_for(&key("x"), Scope::Global), Some(Action::Quit));
+        assert_eq!(km.action_for(&key("z"), Scope::Global), None);
         assert_eq!(km.describe(&Action::Quit), "x");
     }
 

@@ -427,6 +427,222 @@ mod pipeline_events {
     }
 }
 
+/// The Scores pane as an operator uses it: one device at a time, the alert history (with
+/// what alerts.log held at start), a row per device, the window's percentiles, time axes.
+mod scores_pane {
+    use super::*;
+    use iot_anomaly_analytics::pipeline::{Event, ProducerCounts};
+    use iot_anomaly_analytics::records::{Alert, Reading, ScoredReading};
+
+    fn scored(device: &str, second: u32, value: i64, score: f64) -> ScoredReading {
+        ScoredReading {
+            reading: Reading {
+                device_id: device.into(),
+                sensor_reading: value,
+                reading_timestamp: format!("2026-11-30 05:00:{second:02}.000"),
+            },
+            anomaly_score: score,
+            explanation: None,
+        }
+    }
+
+    fn alert(device: &str, value: i64, score: f64) -> Alert {
+        Alert::new(
+            scored(device, 30, value, score),
+            4.0,
+            chrono::DateTime::from_timestamp(1_796_014_830, 0).unwrap(),
+        )
+    }
+
+    fn down() -> KeyEvent {
+        KeyEvent::new(KeyCode::Down, KeyModifiers::NONE)
+    }
+
+    /// Five devices for 20 s, `bbbb` and `dddd` spiking at second 10, both alerted.
+    fn fleet() -> App {
+        let mut a = app("");
+        a.update(Action::Resize(120, 40));
+        let mut batch = Vec::new();
+        for second in 0..20 {
+            for d in ["aaaa", "bbbb", "cccc", "dddd", "eeee"] {
+                let spike = second == 10 && (d == "bbbb" || d == "dddd");
+                batch.push(if spike {
+                    scored(d, second, 450, if d == "bbbb" { 6.5 } else { 5.5 })
+                } else {
+                    scored(d, second, 1, 0.5 + f64::from(second % 3) / 10.0)
+                });
+            }
+        }
+        a.update(Action::Pipeline(Event::Scores(batch)));
+        a.update(Action::Pipeline(Event::Alert(Box::new(alert(
+            "bbbb", 450, 6.5,
+        )))));
+        a.update(Action::Pipeline(Event::Alert(Box::new(alert(
+            "dddd", 450, 5.5,
+        )))));
+        a
+    }
+
+    #[test]
+    fn d_cycles_the_chart_through_each_device_and_the_title_says_which() {
+        let mut a = fleet();
+        assert_eq!(
+            press(&mut a, &[key('d')]),
+            0,
+            "d does nothing outside the pane"
+        );
+        press(&mut a, &[key('3')]);
+        assert!(screen(&a, 120, 40).contains("3 Scores · all devices"));
+        let hints = a.view().status.hints;
+        assert!(hints.contains(&("d".into(), "device".into())), "{hints:?}");
+        press(&mut a, &[key('d'), key('d')]);
+        assert_eq!(a.scores_device(), Some("bbbb"));
+        let s = a.view().scores.stats.unwrap();
+        assert_eq!(s.scores.len(), 20, "only bbbb's readings");
+        assert_eq!(s.alerts.len(), 1);
+        assert_eq!(s.alerts[0].device, "bbbb");
+        assert!(screen(&a, 120, 40).contains("3 Scores · device bbbb (2/5)"));
+        press(&mut a, &[key('d'), key('d')]);
+        assert_eq!(a.scores_device(), Some("dddd"));
+        assert_eq!(a.view().scores.stats.unwrap().alerts[0].device, "dddd");
+        // Back: shift-d; and round through all devices again.
+        press(
+            &mut a,
+            &[KeyEvent::new(KeyCode::Char('D'), KeyModifiers::SHIFT)],
+        );
+        assert_eq!(a.scores_device(), Some("cccc"));
+        assert!(screen(&a, 120, 40).contains("no alerts for cccc"));
+        press(&mut a, &[key('d'), key('d'), key('d')]);
+        assert_eq!(a.scores_device(), None);
+    }
+
+    #[test]
+    fn zoomed_it_lists_the_alerts_devices_and_percentiles() {
+        let mut a = fleet();
+        press(&mut a, &[key('3'), key('z')]);
+        let shown = screen(&a, 200, 60);
+        for text in [
+            "alert history  1–2 of 2",
+            "last 100 readings: p50 0.60",
+            "max 6.50 · 2 above 4 (2.00 %)",
+            "threshold 4",
+            // The chart's time axis runs over the readings' timestamps.
+            "05:00:00",
+            "05:00:19",
+        ] {
+            assert!(shown.contains(text), "{text}: {shown}");
+        }
+        let s = a.view().scores.stats.unwrap();
+        let order: Vec<&str> = s.device_rows.iter().map(|r| r.device.as_str()).collect();
+        assert_eq!(order[..2], ["bbbb", "dddd"], "highest max score first");
+        let bbbb = &s.device_rows[0];
+        assert_eq!((bbbb.scored, bbbb.max, bbbb.alerts), (20, 6.5, 1));
+        assert!(
+            a.view()
+                .status
+                .hints
+                .contains(&("down".into(), "alerts".into())),
+            "the status line says how to scroll"
+        );
+    }
+
+    #[test]
+    fn the_history_from_alerts_log_is_listed_after_live_alerts_and_scrolls() {
+        let mut a = fleet();
+        let history: Vec<Alert> = (0..30)
+            .map(|i| alert(&format!("old{i:02}"), 400 + i, 5.0))
+            .collect();
+        assert!(a.update(Action::AlertHistory {
+            alerts: history,
+            skipped: 0,
+        }));
+        press(&mut a, &[key('3'), key('z')]);
+        let s = a.view().scores.stats.unwrap();
+        assert_eq!(s.alerts_total, 32);
+        assert_eq!(s.alerts[0].device, "dddd", "live alerts first");
+        assert_eq!(
+            s.alerts[2].device, "old29",
+            "then the history, newest first"
+        );
+        assert!(s.alerts.len() <= 40, "the view carries a screenful");
+        press(&mut a, &[down(), down(), key('j')]);
+        let s = a.view().scores.stats.unwrap();
+        assert_eq!((s.alert_offset, s.alerts[0].device.as_str()), (3, "old28"));
+        press(
+            &mut a,
+            &[KeyEvent::new(KeyCode::PageDown, KeyModifiers::NONE); 5],
+        );
+        assert_eq!(
+            a.view().scores.stats.unwrap().alert_offset,
+            31,
+            "the oldest"
+        );
+        assert!(screen(&a, 80, 24).contains("old00"));
+        // The scroll keys still scroll the Query pane's result there.
+        press(&mut a, &[key('4'), down()]);
+        assert_eq!(a.view().scores.stats.unwrap().alert_offset, 31);
+    }
+
+    #[test]
+    fn unreadable_alerts_log_lines_are_counted_not_fatal() {
+        let mut a = app("");
+        a.update(Action::AlertHistory {
+            alerts: vec![alert("aaaa", 450, 6.0)],
+            skipped: 2,
+        });
+        let notice = a.view().status.notice.unwrap();
+        assert_eq!(
+            notice.text,
+            "alerts.log: 2 unreadable line(s) skipped; 1 alerts read back"
+        );
+        let s = a
+            .view()
+            .scores
+            .stats
+            .expect("the history shows before any score");
+        assert_eq!(s.alerts[0].device, "aaaa");
+    }
+
+    /// The throughput chart's time axis comes from the App's clock, set here.
+    #[test]
+    fn throughput_bins_carry_the_time_they_closed() {
+        let mut a = app("");
+        a.set_clock(|| 1_796_014_801_000); // 2026-11-30 05:00:01 UTC
+        let counts = |acked| {
+            Event::Producer(ProducerCounts {
+                sent: acked,
+                acknowledged: acked,
+                ..ProducerCounts::default()
+            })
+        };
+        a.update(Action::Pipeline(counts(0)));
+        for i in 1..=3 {
+            a.update(Action::Pipeline(counts(i * 5)));
+            a.update(Action::Tick);
+        }
+        let t = a.view().throughput.stats.unwrap();
+        assert_eq!(t.history_times_ms, [1_796_014_801_000; 3]);
+        press(&mut a, &[key('2'), key('z')]);
+        assert!(screen(&a, 120, 40).contains("05:00:01"));
+    }
+
+    /// Per-device state is bounded however many devices report.
+    #[test]
+    fn devices_are_bounded() {
+        let mut a = app("");
+        let batch: Vec<ScoredReading> = (0..iot_anomaly_analytics::app::DEVICES_KEPT * 3)
+            .map(|i| scored(&format!("dev{i:05}"), 1, 1, 0.5))
+            .collect();
+        a.update(Action::Pipeline(Event::Scores(batch)));
+        let s = a.view().scores.stats.unwrap();
+        assert_eq!(s.devices.len(), iot_anomaly_analytics::app::DEVICES_KEPT);
+        assert_eq!(
+            s.device_rows.len(),
+            iot_anomaly_analytics::app::DEVICES_KEPT
+        );
+    }
+}
+
 mod query_pane {
     use super::*;
     use iot_anomaly_analytics::app::query_pane::QueryRunner;

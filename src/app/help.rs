@@ -28,7 +28,11 @@ pub fn view(keymap: &Keymap, source: &Source, log_file: &Path) -> HelpView {
     HelpView {
         sections: vec![
             section("Everywhere", Scope::Global),
-            section("In the Query pane", Scope::QueryPane),
+            section(
+                "In the Query pane (the scroll keys also scroll the Scores pane's alerts)",
+                Scope::QueryPane,
+            ),
+            section("In the Scores pane", Scope::ScoresPane),
         ],
         footer: format!(
             "Rebind keys by action name in [keys] of {}. Log: {}",

@@ -22,7 +22,7 @@ use std::sync::Arc;
 use crossterm::event::KeyEvent;
 use ui::{DashboardView, NoticeLevel, PaneId};
 
-use crate::action::Action;
+use crate::action::{Action, Scope};
 use crate::config::{Loaded, Source};
 use crate::keymap::{KeyBinding, Keymap};
 use crate::pipeline::producer::Control;
@@ -30,7 +30,7 @@ use crate::pipeline::run::Controller;
 use crate::pipeline::{Event, Stage};
 use query_pane::{QueryPane, QueryRunner, load_examples};
 use scores::ScoresPane;
-pub use scores::{ALERTS_KEPT, SCORES_KEPT};
+pub use scores::{ALERTS_KEPT, DEVICE_SCORES_KEPT, DEVICES_KEPT, SCORES_KEPT};
 pub use stack::StackOps;
 use stack::StackPane;
 use status::StatusLine;
@@ -52,6 +52,8 @@ pub struct App {
     quitting: bool,
     size: (u16, u16),
     controller: Option<Controller>,
+    /// Now, in ms since the epoch: when a throughput bin closes (tests set their own).
+    clock: fn() -> i64,
     stack: StackPane,
     throughput: ThroughputPane,
     scores: ScoresPane,
@@ -73,6 +75,7 @@ impl App {
             quitting: false,
             size: (0, 0),
             controller: None,
+            clock: || chrono::Utc::now().timestamp_millis(),
             stack: StackPane::new(loaded),
             throughput: ThroughputPane::default(),
             scores: ScoresPane::new(loaded.config.alerts.threshold),
@@ -110,6 +113,16 @@ impl App {
         self.query.sql()
     }
 
+    /// Replaces the clock that stamps throughput bins (ms since the epoch), for tests.
+    pub fn set_clock(&mut self, clock: fn() -> i64) {
+        self.clock = clock;
+    }
+
+    /// The device the Scores pane charts (`None`: all devices).
+    pub fn scores_device(&self) -> Option<&str> {
+        self.scores.focused_device()
+    }
+
     /// Connects the keys `a`, `p`, `+`, `-` to a running producer.
     pub fn attach_producer(&mut self, controller: Controller) {
         self.controller = Some(controller);
@@ -133,7 +146,13 @@ impl App {
             return Some(Action::Confirm(yes));
         }
         let in_query = self.focus == PaneId::Query && !self.help_open;
-        let action = self.keymap.action_for(&key, in_query);
+        let pane = match self.focus {
+            _ if self.help_open => Scope::Global,
+            PaneId::Query => Scope::QueryPane,
+            PaneId::Scores => Scope::ScoresPane,
+            PaneId::Stack | PaneId::Throughput => Scope::Global,
+        };
+        let action = self.keymap.action_for(&key, pane);
         if self.help_open {
             // While help is open: the help key or Esc closes it, quit still quits, and
             // nothing else happens behind the overlay.
@@ -231,10 +250,26 @@ impl App {
                 ),
                 Err(why) => self.notify(NoticeLevel::Warning, why),
             },
-            Action::ScrollUp => self.query.scroll(-1, 0),
-            Action::ScrollDown => self.query.scroll(1, 0),
-            Action::PageUp => self.query.scroll(-(self.page_rows() as isize), 0),
-            Action::PageDown => self.query.scroll(self.page_rows() as isize, 0),
+            Action::ScrollUp => self.scroll(-1),
+            Action::ScrollDown => self.scroll(1),
+            Action::PageUp => self.scroll(-(self.page_rows() as isize)),
+            Action::PageDown => self.scroll(self.page_rows() as isize),
+            Action::NextDevice => self.scores.cycle_device(1),
+            Action::PrevDevice => self.scores.cycle_device(-1),
+            Action::AlertHistory { alerts, skipped } => {
+                let changed = self.scores.load_history(&alerts);
+                if skipped > 0 {
+                    self.notify(
+                        NoticeLevel::Warning,
+                        format!(
+                            "alerts.log: {skipped} unreadable line(s) skipped; {} alerts read back",
+                            alerts.len()
+                        ),
+                    )
+                } else {
+                    changed
+                }
+            }
             Action::ScrollLeft => self.query.scroll(0, -1),
             Action::ScrollRight => self.query.scroll(0, 1),
             Action::EditorInput(key) => self.query.input(key),
@@ -256,7 +291,7 @@ impl App {
                 self.size = (w, h);
                 changed
             }
-            Action::Tick => self.query.tick() | self.throughput.tick(),
+            Action::Tick => self.query.tick() | self.throughput.tick((self.clock)()),
             Action::Pipeline(event) => self.on_event(event),
             Action::DeployStack | Action::DeleteStack => self.ask_stack_op(action),
             Action::Confirm(yes) => {
@@ -286,6 +321,16 @@ impl App {
     /// Rows a page-up/down moves: the terminal's height less the chrome, at least 1.
     fn page_rows(&self) -> usize {
         (self.size.1 as usize).saturating_sub(12).max(1)
+    }
+
+    /// Scrolls the focused pane's list: the Scores pane's alert history, else the query
+    /// result.
+    fn scroll(&mut self, rows: isize) -> bool {
+        if self.focus == PaneId::Scores {
+            self.scores.scroll(rows)
+        } else {
+            self.query.scroll(rows, 0)
+        }
     }
 
     fn control(&mut self, c: Control) -> bool {
@@ -360,12 +405,16 @@ impl App {
             throughput: self
                 .throughput
                 .view(self.stack.delivery_note(), self.chart_columns()),
-            scores: self.scores.view(self.chart_columns()),
+            scores: self.scores.view(
+                self.chart_columns(),
+                (self.size.1 > 0).then_some(self.size.1 as usize),
+            ),
             query: self.query.view(),
             status: self.status.view(
                 &self.keymap,
                 self.zoomed,
                 query_focused.then(|| self.query.editing()),
+                self.focus == PaneId::Scores,
             ),
             help: self
                 .help_open

@@ -69,8 +69,14 @@ impl StatusLine {
 
     /// The line: the notice and the most useful keys, as bound (the status line never shows
     /// a key that does not work). `query_editing`: the focused Query pane's editor has the
-    /// keys (`None` when another pane has the focus).
-    pub fn view(&self, keymap: &Keymap, zoomed: bool, query_editing: Option<bool>) -> StatusView {
+    /// keys (`None` when another pane has the focus); `scores_focused`: the Scores pane has it.
+    pub fn view(
+        &self,
+        keymap: &Keymap,
+        zoomed: bool,
+        query_editing: Option<bool>,
+        scores_focused: bool,
+    ) -> StatusView {
         let mut hints = Vec::new();
         let mut hint = |action: Action, label: &str| {
             if let Some(key) = keymap.keys_for(&action).first() {
@@ -93,6 +99,12 @@ impl StatusLine {
                 hint(Action::History, "history");
             }
             None => {
+                if scores_focused {
+                    hint(Action::NextDevice, "device");
+                    if zoomed {
+                        hint(Action::ScrollDown, "alerts");
+                    }
+                }
                 hint(Action::FireAnomaly, "anomaly");
                 hint(Action::TogglePause, "pause");
             }

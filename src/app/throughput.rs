@@ -18,6 +18,8 @@ pub struct ThroughputPane {
     bytes_at_tick: u64,
     /// Readings acknowledged per tick (about one per second).
     history: Series<u64>,
+    /// When each bin of `history` closed (ms since the epoch, from the App's clock).
+    history_times: Series<i64>,
     bytes_last_bin: u64,
     objects: u64,
     delivery_lag_secs: Option<f64>,
@@ -30,6 +32,7 @@ impl Default for ThroughputPane {
             acked_at_tick: 0,
             bytes_at_tick: 0,
             history: Series::with_capacity(HISTORY_BINS),
+            history_times: Series::with_capacity(HISTORY_BINS),
             bytes_last_bin: 0,
             objects: 0,
             delivery_lag_secs: None,
@@ -60,9 +63,9 @@ impl ThroughputPane {
         }
     }
 
-    /// Closes one throughput bin. Nothing changes (and nothing is redrawn) while no producer
-    /// runs or while it is paused with nothing sent.
-    pub fn tick(&mut self) -> bool {
+    /// Closes one throughput bin at `now_ms` (ms since the epoch). Nothing changes (and nothing
+    /// is redrawn) while no producer runs or while it is paused with nothing sent.
+    pub fn tick(&mut self, now_ms: i64) -> bool {
         let Some(counts) = self.producer else {
             return false;
         };
@@ -74,6 +77,7 @@ impl ThroughputPane {
         self.acked_at_tick = counts.acknowledged;
         self.bytes_at_tick = counts.bytes;
         self.history.push(acked);
+        self.history_times.push(now_ms);
         true
     }
 
@@ -110,6 +114,7 @@ impl ThroughputPane {
                 objects_delivered: self.objects,
                 delivery_note,
                 history: self.history.tail(columns.unwrap_or(usize::MAX)),
+                history_times_ms: self.history_times.tail(columns.unwrap_or(usize::MAX)),
                 bin_label: "1 s".into(),
                 paused: c.paused,
             }),

@@ -75,7 +75,9 @@ impl Widget for Dashboard<'_> {
                 PaneId::Throughput => {
                     ThroughputPane::new(&view.throughput, focused).render(rect, buf)
                 }
-                PaneId::Scores => ScoresPane::new(&view.scores, focused).render(rect, buf),
+                PaneId::Scores => ScoresPane::new(&view.scores, focused)
+                    .zoomed(view.zoomed)
+                    .render(rect, buf),
                 PaneId::Query => QueryPane::new(&view.query, focused).render(rect, buf),
             }
         }

@@ -130,6 +130,9 @@ pub struct ThroughputStats {
     /// Records per second, one value per bin, oldest first. The chart shows the newest bins
     /// that fit its width, so the app need send no more than that.
     pub history: Vec<u64>,
+    /// When each bin of `history` closed (ms since the Unix epoch, UTC), same length: the
+    /// chart's time axis. May be empty (no axis labels then).
+    pub history_times_ms: Vec<i64>,
     /// What one bin of `history` spans, for the axis label (e.g. `1 s`).
     pub bin_label: String,
     pub paused: bool,
@@ -154,11 +157,38 @@ pub struct AlertRow {
     pub explanation: String,
 }
 
+/// What the scores in the chart's window say about a threshold: pick one by looking.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct ScoreWindow {
+    /// Readings in the window.
+    pub readings: usize,
+    pub p50: f64,
+    pub p99: f64,
+    pub max: f64,
+    /// Readings of the window above the threshold: what it would have alerted.
+    pub above_threshold: usize,
+}
+
+/// One device's row in the zoomed Scores pane.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct DeviceRow {
+    pub device: String,
+    /// Readings scored since the dashboard started.
+    pub scored: u64,
+    pub latest: f64,
+    pub max: f64,
+    /// Alerts in the alert history.
+    pub alerts: u64,
+}
+
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct ScoreStats {
     /// ANOMALY_SCORE values tailed from the anomaly stream, oldest first. The chart shows the
     /// newest two per column that fit its width, so the app need send no more than that.
     pub scores: Vec<f64>,
+    /// When each of `scores` was read (ms since the Unix epoch, UTC): the chart's time axis.
+    /// Same length as `scores`, or empty (no time labels then).
+    pub times_ms: Vec<i64>,
     pub threshold: f64,
     pub latest: Option<f64>,
     /// `Some((seen, needed))` while the forest is still warming up.
@@ -169,8 +199,19 @@ pub struct ScoreStats {
     /// lag in time rather than records (Kinesis' MillisBehindLatest); shown instead of
     /// `lag_records`.
     pub lag_secs: Option<f64>,
-    /// Most recent first.
+    /// Alerts (of the focused device, if one is), most recent first, from `alert_offset` on.
     pub alerts: Vec<AlertRow>,
+    /// Alerts in the (focused device's) history, and the index of `alerts[0]` in it.
+    pub alerts_total: usize,
+    pub alert_offset: usize,
+    /// The devices seen so far, in the order the focus key cycles them.
+    pub devices: Vec<String>,
+    /// The device the chart shows (`None`: all devices mixed).
+    pub device: Option<String>,
+    /// Percentiles of the chart's window.
+    pub window: Option<ScoreWindow>,
+    /// Per device, the highest max score first (shown when zoomed).
+    pub device_rows: Vec<DeviceRow>,
 }
 
 #[derive(Debug, Clone, PartialEq, Default)]

@@ -5,6 +5,9 @@ use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 use ui::*;
 
+/// 2026-11-30 06:40:30 UTC, in ms: the fixtures' first reading.
+const T0: i64 = 1_796_107_230_000;
+
 fn help() -> HelpView {
     let row = |keys: &str, action: &str, description: &str| HelpRow {
         keys: keys.into(),
@@ -108,13 +111,24 @@ fn live() -> DashboardView {
         objects_delivered: 12,
         delivery_note: None,
         history: (0..90).map(|i| 4 + (i % 3) as u64).collect(),
+        history_times_ms: (0..90).map(|i| T0 + 1_000 * i).collect(),
         bin_label: "1 s".into(),
         paused: false,
     });
     let mut scores: Vec<f64> = (0..200).map(|i| 0.7 + 0.1 * ((i % 7) as f64)).collect();
     scores[150] = 7.2;
+    // Five devices, one reading each per second: 40 s of readings.
+    let times_ms = (0..200).map(|i| T0 + 200 * i).collect();
+    let device = |name: &str, scored, latest, max, alerts| DeviceRow {
+        device: String::from(name),
+        scored,
+        latest,
+        max,
+        alerts,
+    };
     v.scores.stats = Some(ScoreStats {
         scores,
+        times_ms,
         threshold: 4.0,
         latest: Some(0.83),
         warming_up: None,
@@ -127,6 +141,26 @@ fn live() -> DashboardView {
             score: 7.2,
             explanation: "sensorReading HIGH 7.20".into(),
         }],
+        alerts_total: 1,
+        alert_offset: 0,
+        devices: ["aaaa", "bbbb", "cccc", "dddd", "eeee"]
+            .map(String::from)
+            .to_vec(),
+        device: None,
+        window: Some(ScoreWindow {
+            readings: 200,
+            p50: 1.0,
+            p99: 1.3,
+            max: 7.2,
+            above_threshold: 1,
+        }),
+        device_rows: vec![
+            device("cccc", 40, 0.8, 7.2, 1),
+            device("aaaa", 40, 0.9, 1.3, 0),
+            device("bbbb", 40, 0.7, 1.3, 0),
+            device("dddd", 40, 1.1, 1.3, 0),
+            device("eeee", 40, 0.8, 1.3, 0),
+        ],
     });
     v.status.notice = Some(Notice {
         level: NoticeLevel::Info,
@@ -214,13 +248,105 @@ fn zoomed_scores_80x24() {
     insta::assert_snapshot!(render(&v, 80, 24));
 }
 
+/// Zoomed with many alerts and one device focused: its chart, its alerts (scrolled), the
+/// device strip scrolled to show it and its row highlighted.
+fn scores_detail() -> DashboardView {
+    let mut v = live();
+    v.zoomed = true;
+    if let Some(s) = v.scores.stats.as_mut() {
+        s.alerts = (0..40)
+            .map(|i| AlertRow {
+                time: format!("06:4{}:{:02}", i / 60, 59 - i % 60),
+                device: ["cccc", "aaaa"][i % 2].into(),
+                value: 400 + i as i64,
+                score: 7.0 - 0.05 * i as f64,
+                explanation: "sensorReading HIGH 6.90".into(),
+            })
+            .collect();
+        s.alerts_total = 1_000;
+    }
+    v
+}
+
+#[test]
+fn zoomed_scores_with_history_80x24() {
+    insta::assert_snapshot!(render(&scores_detail(), 80, 24));
+}
+
+#[test]
+fn zoomed_scores_with_history_200x60() {
+    insta::assert_snapshot!(render(&scores_detail(), 200, 60));
+}
+
+#[test]
+fn one_device_focused_scrolled_80x24() {
+    let mut v = scores_detail();
+    if let Some(s) = v.scores.stats.as_mut() {
+        s.devices = (0..30).map(|i| format!("dev{i:02}")).collect();
+        s.device = Some("dev17".into());
+        s.device_rows = (0..30)
+            .map(|i| DeviceRow {
+                device: format!("dev{i:02}"),
+                scored: 40,
+                latest: 0.8,
+                max: 9.0 - 0.1 * i as f64,
+                alerts: 1,
+            })
+            .collect();
+        s.alerts.iter_mut().for_each(|a| a.device = "dev17".into());
+        s.alerts_total = 40;
+        s.alert_offset = 12;
+        s.alerts.drain(..12);
+    }
+    let screen = render(&v, 80, 24).to_string();
+    assert!(screen.contains("device dev17 (18/30)"), "title: {screen}");
+    assert!(
+        screen.contains(" dev17 "),
+        "the strip scrolls to the device"
+    );
+    assert!(screen.contains("13–"), "scrolled history: {screen}");
+    insta::assert_snapshot!(render(&v, 80, 24));
+}
+
+#[test]
+fn one_device_focused_200x60() {
+    let mut v = scores_detail();
+    if let Some(s) = v.scores.stats.as_mut() {
+        s.device = Some("cccc".into());
+        s.alerts.retain(|a| a.device == "cccc");
+        s.alerts_total = s.alerts.len();
+    }
+    insta::assert_snapshot!(render(&v, 200, 60));
+}
+
+/// The charts' time axes are labelled with wall-clock times from the data, and the
+/// threshold line says what it is.
+#[test]
+fn charts_have_time_labels_and_a_labelled_threshold() {
+    let screen = render(&live(), 120, 40).to_string();
+    assert!(screen.contains("06:40:48"), "score chart starts: {screen}");
+    assert!(screen.contains("06:41:09"), "score chart ends: {screen}");
+    assert!(screen.contains("threshold 4"), "{screen}");
+    assert!(screen.contains("06:41:59"), "throughput ends: {screen}");
+    let zoomed = render(&scores_detail(), 200, 60).to_string();
+    assert!(zoomed.contains("p50 1.00"), "{zoomed}");
+    assert!(zoomed.contains("1 above 4"), "{zoomed}");
+}
+
 #[test]
 fn warming_up_scores_80x24() {
     let mut v = live();
     if let Some(s) = v.scores.stats.as_mut() {
         s.warming_up = Some((23, 64));
         s.scores = vec![0.0; 23];
+        s.times_ms.truncate(23);
+        s.window = Some(ScoreWindow {
+            readings: 23,
+            ..ScoreWindow::default()
+        });
+        s.device_rows.clear();
         s.alerts.clear();
+        s.alerts_total = 0;
         s.lag_records = 120;
     }
     v.zoomed = true;
@@ -267,7 +393,7 @@ fn too_small_says_so() {
 /// No size from 1×1 to 400×120 panics, in any focus, zoom or help state.
 #[test]
 fn every_size_renders_without_panic() {
-    let views = [waiting(), live()];
+    let views = [waiting(), live(), scores_detail()];
     for width in (1..=400).step_by(19).chain([39, 40, 41, 79, 80, 81]) {
         for height in (1..=120).step_by(9).chain([11, 12, 13, 19, 20, 21]) {
             for (i, base) in views.iter().enumerate() {

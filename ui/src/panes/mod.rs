@@ -32,3 +32,20 @@ fn render_waiting(text: &str, area: Rect, buf: &mut Buffer) {
         .wrap(Wrap { trim: true })
         .render(area, buf);
 }
+
+/// `HH:MM:SS` (UTC) of a time in ms since the Unix epoch: the charts' time labels.
+pub(crate) fn clock(ms: i64) -> String {
+    let secs = ms.div_euclid(1000).rem_euclid(86_400);
+    format!("{:02}:{:02}:{:02}", secs / 3600, secs / 60 % 60, secs % 60)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn clock_is_utc_hours_minutes_seconds() {
+        // 2026-11-30 05:00:01.123 UTC
+        assert_eq!(super::clock(1_796_014_801_123), "05:00:01");
+        assert_eq!(super::clock(0), "00:00:00");
+        assert_eq!(super::clock(-1), "23:59:59");
+    }
+}

@@ -3,7 +3,7 @@ use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Paragraph, Sparkline, Widget};
 
-use super::{render_waiting, title};
+use super::{clock, render_waiting, title};
 use crate::theme;
 use crate::view::{PaneId, ThroughputView};
 
@@ -102,10 +102,24 @@ impl Widget for ThroughputPane<'_> {
             .style(ratatui::style::Style::new().fg(theme::ACCENT))
             .render(chart_area, buf);
         let max = data.iter().copied().max().unwrap_or(0);
-        Line::styled(
-            format!("rec/s per {} · max {}", s.bin_label, human(max as f64)),
-            theme::muted(),
-        )
-        .render(axis_area, buf);
+        let text = format!("rec/s per {} · max {}", s.bin_label, human(max as f64));
+        // The time axis: when the oldest and the newest bin shown closed.
+        let times = (s.history_times_ms.len() == s.history.len() && !data.is_empty())
+            .then(|| &s.history_times_ms[s.history.len() - data.len()..]);
+        match times {
+            Some(t) if axis_area.width as usize >= text.chars().count() + 20 => {
+                // `06:40:01  rec/s per 1 s · max 7      06:41:30`: the sparkline draws from
+                // the left, so the newest bin's time goes under the newest bin.
+                let text_width = text.chars().count() as u16;
+                let end = (data.len() as u16).clamp(text_width + 20, axis_area.width);
+                buf.set_string(axis_area.x, axis_area.y, clock(t[0]), theme::muted());
+                buf.set_string(axis_area.x + 10, axis_area.y, text, theme::muted());
+                if t.len() > 1 {
+                    let last = clock(t[t.len() - 1]);
+                    buf.set_string(axis_area.x + end - 8, axis_area.y, last, theme::muted());
+                }
+            }
+            _ => Line::styled(text, theme::muted()).render(axis_area, buf),
+        }
     }
 }
