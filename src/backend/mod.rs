@@ -113,12 +113,13 @@ pub fn open(loaded: &Loaded) -> Result<Backend> {
 }
 
 /// The configured backend's query engine alone (for `iotaa query`, which needs no streams):
-/// the embedded engine over the local lake, or Athena in the deployed stack's workgroup.
-pub fn query(loaded: &Loaded) -> Result<Arc<dyn QueryService>> {
+/// the embedded engine over the local lake, or Athena in the deployed stack's workgroup. The
+/// stack is found on `runtime`, the one the queries will run on (the SDK's connections belong
+/// to the runtime that opened them).
+pub fn query(loaded: &Loaded, runtime: &tokio::runtime::Runtime) -> Result<Arc<dyn QueryService>> {
     match loaded.config.backend {
         Kind::Local => embedded_query(loaded),
         Kind::Aws => {
-            let runtime = aws::runtime("aws-query")?;
             let deployed = runtime.block_on(aws::deployed_stack(loaded))?;
             athena(loaded, &deployed)
         }
