@@ -394,6 +394,95 @@ fn pressing_a_raises_an_alert_in_the_scores_pane() {
     assert_eq!(log.lines().count(), 1, "{log}");
 }
 
+/// `iotaa spike --device DEVICE --value VALUE` from another process, as an operator (or a
+/// real device) would, while the dashboard runs.
+fn spike(dir: &Path, config: &Path, device: &str, value: &str) {
+    let out = Command::new(bin())
+        .current_dir(dir)
+        .env_remove("RUST_LOG")
+        .args([
+            "--config",
+            config.to_str().unwrap(),
+            "spike",
+            "--device",
+            device,
+        ])
+        .args(["--value", value])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Whether a screen has an alert row of `device` with `value` (the history's table).
+fn alert_row(screen: &str, device: &str, value: &str) -> bool {
+    screen
+        .lines()
+        .any(|l| l.contains(&format!(" {device}   {value} ")) && l.contains("sensorReading"))
+}
+
+/// Two devices spike; the zoomed Scores pane lists both alerts, `d` shows each device on its
+/// own (title, chart, its alert only), and a restart reads the history back from alerts.log.
+#[test]
+fn two_spiked_devices_are_listed_and_each_has_its_own_view() {
+    let (dir, config) = workdir_with("[producer]\nrate = 20\n");
+    let t = Tmux::dashboard(200, 60, dir.path(), &config, &[]);
+    t.wait_for("warm scores", |s| {
+        s.contains("latest ") && s.contains("rec/s")
+    });
+    t.keys(&["3", "z"]);
+    t.wait_for("the zoomed Scores pane", |s| {
+        s.contains("3 Scores · all devices")
+    });
+    // One at a time, on either side of the normal range: each is an anomaly of its own.
+    spike(dir.path(), &config, "bbbb", "450");
+    t.wait_for("bbbb's alert", |s| alert_row(s, "bbbb", "450"));
+    spike(dir.path(), &config, "dddd", "-5000");
+    let screen = t.wait_for("both alerts", |s| {
+        alert_row(s, "dddd", "-5000") && s.contains("alert history  1–2 of 2")
+    });
+    assert!(alert_row(&screen, "bbbb", "450"), "{screen}");
+    assert!(
+        screen.contains("p50 ") && screen.contains("above 4"),
+        "{screen}"
+    );
+
+    // all → aaaa → bbbb: its title, its alert, not dddd's.
+    t.keys(&["d", "d"]);
+    let screen = t.wait_for("bbbb's view", |s| {
+        s.contains("3 Scores · device bbbb (2/5)") && s.contains("alert history of bbbb  1–1 of 1")
+    });
+    assert!(alert_row(&screen, "bbbb", "450"), "{screen}");
+    assert!(!alert_row(&screen, "dddd", "-5000"), "{screen}");
+    // → cccc → dddd.
+    t.keys(&["d", "d"]);
+    let screen = t.wait_for("dddd's view", |s| {
+        s.contains("3 Scores · device dddd (4/5)") && s.contains("alert history of dddd  1–1 of 1")
+    });
+    assert!(alert_row(&screen, "dddd", "-5000"), "{screen}");
+    assert!(!alert_row(&screen, "bbbb", "450"), "{screen}");
+    t.keys(&["q"]);
+    assert_eq!(t.wait_exit(), 0);
+    drop(t);
+    let log = std::fs::read_to_string(dir.path().join("data/alerts.log")).unwrap();
+    assert_eq!(log.lines().count(), 2, "{log}");
+
+    // A restart keeps the history: both alerts are listed again, read from alerts.log.
+    let t = Tmux::dashboard(200, 60, dir.path(), &config, &[]);
+    t.wait_for("the four panes", |s| PANES.iter().all(|p| s.contains(p)));
+    t.keys(&["3", "z"]);
+    t.wait_for("the history, zoomed", |s| {
+        s.contains("alert history  1–2 of 2")
+            && alert_row(s, "bbbb", "450")
+            && alert_row(s, "dddd", "-5000")
+    });
+    t.keys(&["q"]);
+    assert_eq!(t.wait_exit(), 0);
+}
+
 /// Type a query in the Query pane, run it on the embedded engine, see rows.
 #[test]
 fn a_query_typed_in_the_query_pane_returns_rows() {
