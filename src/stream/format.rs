@@ -25,6 +25,7 @@ pub(super) const MIN_RECORD_LEN: u64 = (RECORD_HEADER_LEN + CRC_LEN) as u64;
 const SEGMENT_SUFFIX: &str = ".seg";
 const SEGMENT_NAME_DIGITS: usize = 20;
 
+#[inline]
 pub(super) fn segment_header() -> [u8; SEGMENT_HEADER_LEN as usize] {
     let mut header = [0u8; SEGMENT_HEADER_LEN as usize];
     header[..SEGMENT_MAGIC.len()].copy_from_slice(&SEGMENT_MAGIC);
@@ -57,6 +58,7 @@ pub(super) fn list_segments(dir: &Path) -> Result<Vec<u64>, StreamError> {
     Ok(segs)
 }
 
+#[inline]
 pub(super) fn encode_record(out: &mut Vec<u8>, seq: u64, arrival_ms: i64, record: &NewRecord<'_>) {
     let start = out.len();
     // Lengths were checked against the limits, which fit in u16 and u32.
@@ -72,18 +74,21 @@ pub(super) fn encode_record(out: &mut Vec<u8>, seq: u64, arrival_ms: i64, record
     out.extend_from_slice(&crc.to_le_bytes());
 }
 
+#[inline]
 pub(super) fn le_u64(bytes: &[u8]) -> u64 {
     let mut a = [0u8; 8];
     a.copy_from_slice(&bytes[..8]);
     u64::from_le_bytes(a)
 }
 
+#[inline]
 pub(super) fn le_i64(bytes: &[u8]) -> i64 {
     let mut a = [0u8; 8];
     a.copy_from_slice(&bytes[..8]);
     i64::from_le_bytes(a)
 }
 
+#[inline]
 pub(super) fn le_u32(bytes: &[u8]) -> u32 {
     let mut a = [0u8; 4];
     a.copy_from_slice(&bytes[..4]);
