@@ -227,7 +227,7 @@ mod pipeline_events {
         let t = a.view().throughput.stats.unwrap();
         assert_eq!(t.history, [5, 10]);
         assert_eq!(t.records_per_sec, 10.0);
-        assert_eq!(t.bytes_per_sec, 800.0);
+        assert_eq!(t.bytes_per_sec, "800 B");
         assert!(screen(&a, 120, 40).contains("sent 10 rec/s"));
     }
 

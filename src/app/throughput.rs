@@ -105,7 +105,7 @@ impl ThroughputPane {
         ThroughputView {
             stats: self.producer.map(|c| ThroughputStats {
                 records_per_sec: self.history.last().unwrap_or(0) as f64,
-                bytes_per_sec: self.bytes_last_bin as f64,
+                bytes_per_sec: crate::text::bytes(self.bytes_last_bin),
                 sent: c.sent,
                 acknowledged: c.acknowledged,
                 failed: c.failed,

@@ -116,7 +116,9 @@ pub struct StackView {
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct ThroughputStats {
     pub records_per_sec: f64,
-    pub bytes_per_sec: f64,
+    /// Bytes sent in the last bin, per second, as the app writes sizes (`812 B`, `1.2 KiB`:
+    /// one unit system in every view).
+    pub bytes_per_sec: String,
     pub sent: u64,
     pub acknowledged: u64,
     pub failed: u64,

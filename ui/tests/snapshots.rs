@@ -102,7 +102,7 @@ fn live() -> DashboardView {
     v.stack.outputs = vec![("lake".into(), "./data/lake".into())];
     v.throughput.stats = Some(ThroughputStats {
         records_per_sec: 5.0,
-        bytes_per_sec: 415.0,
+        bytes_per_sec: "415 B".into(),
         sent: 1234,
         acknowledged: 1230,
         failed: 4,
@@ -167,7 +167,7 @@ fn live() -> DashboardView {
         text: "Anomaly sent: cccc = 451".into(),
     });
     v.query.run = RunState::Done {
-        summary: "5 rows · 1.2 MB scanned · 3 files · 0.21 s · ~$0.00005 on Athena".into(),
+        summary: "5 rows · 1.2 MiB scanned · 3 files · 0.21 s · ~$0.00005 on Athena".into(),
     };
     v.query.result = Some(result());
     v

@@ -59,7 +59,7 @@ impl Widget for ThroughputPane<'_> {
                 label("sent "),
                 Span::raw(format!("{} rec/s", human(s.records_per_sec))),
                 label("  "),
-                Span::raw(format!("{}B/s", human(s.bytes_per_sec))),
+                Span::raw(format!("{}/s", s.bytes_per_sec)),
             ]),
             Line::from(vec![
                 label("total "),
