@@ -2,6 +2,7 @@
 
 use std::io::Write;
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::Duration;
 
 use color_eyre::eyre::Result;
@@ -10,7 +11,7 @@ use super::{parse_from, stop_on_signal};
 use crate::backend;
 use crate::cli::Format;
 use crate::config::Loaded;
-use crate::pipeline::{PipelineError, StreamRole};
+use crate::pipeline::{Reporter, Stage, StreamRole, next_batch};
 use crate::records::ScoredReading;
 
 /// `iotaa tail`: scored readings from the anomaly stream as they arrive.
@@ -19,6 +20,8 @@ pub fn tail(loaded: &Loaded, from: &str, count: Option<u64>, format: Format) -> 
     let backend = backend::open(loaded)?;
     let mut reader = backend.streams.reader(StreamRole::Anomalies, from)?;
     let stop = stop_on_signal();
+    // A damaged record is reported (one line on stderr) and reading goes on after it.
+    let report: Reporter = Arc::new(|event| eprintln!("{}", event.line(None)));
     let mut out = std::io::stdout().lock();
     let mut printed = 0u64;
     match format {
@@ -32,14 +35,7 @@ pub fn tail(loaded: &Loaded, from: &str, count: Option<u64>, format: Format) -> 
     }
     out.flush()?;
     while !stop.is_stopped() && count.is_none_or(|c| printed < c) {
-        let batch = match reader.next_batch(500) {
-            Ok(batch) => batch,
-            Err(PipelineError::Skipped(message)) => {
-                eprintln!("tail: {message}; skipped to the next segment");
-                continue;
-            }
-            Err(e) => return Err(e.into()),
-        };
+        let batch = next_batch(reader.as_mut(), 500, Stage::Tail, &report)?;
         if batch.is_empty() {
             reader.wait_for_more(Duration::from_millis(250));
             continue;
