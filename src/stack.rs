@@ -4,7 +4,7 @@
 //! [`Stack`] describes itself as a typed [`StackSnapshot`], deploys and deletes itself, and
 //! reports progress through a [`Say`] sink, never by printing.
 //!
-//! This module depends on nothing else in the crate, so `action` can carry its types.
+//! This module depends on nothing else in the crate but `text`, so `action` can carry its types.
 
 use std::fmt;
 
@@ -63,6 +63,16 @@ impl Status {
     }
 }
 
+/// `status`, or `status: reason` (the reason on one line) when there is one.
+pub fn with_reason(status: &str, reason: &str) -> String {
+    let reason = crate::text::one_line(reason);
+    if reason.is_empty() {
+        status.to_string()
+    } else {
+        format!("{status}: {reason}")
+    }
+}
+
 impl fmt::Display for Status {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.label)
@@ -105,8 +115,7 @@ impl StackSnapshot {
     pub fn status_line(&self) -> String {
         match &self.status {
             None => "not deployed".to_string(),
-            Some(s) if self.reason.is_empty() => s.label.clone(),
-            Some(s) => format!("{}: {}", s.label, self.reason),
+            Some(s) => with_reason(&s.label, &self.reason),
         }
     }
 

@@ -47,6 +47,16 @@ impl Backend {
     }
 }
 
+/// A runtime of two workers, for the SDK's calls and the dashboard's background tasks.
+pub fn runtime(name: &str) -> Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .thread_name(name)
+        .enable_all()
+        .build()
+        .wrap_err("cannot start the async runtime")
+}
+
 /// How often a deploy or delete polls while the stack is in progress. Debug builds (the
 /// tests, against moto, which settles at once) may shorten it with `IOTAA_STACK_POLL_MS`;
 /// release builds have no such hook.
@@ -74,12 +84,7 @@ pub fn stack(loaded: &Loaded) -> Result<Arc<dyn Stack>> {
 /// AWS: finds the deployed stack (one line when it is not deployed, not complete, or deployed
 /// with another `Ingest`), and keeps this process's state under `<data_dir>/aws/<stack>/`.
 pub fn open(loaded: &Loaded) -> Result<Backend> {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .thread_name("backend")
-        .enable_all()
-        .build()
-        .wrap_err("cannot start the async runtime")?;
+    let runtime = runtime("backend")?;
     match loaded.config.backend {
         Kind::Local => {
             let layout = Layout::new(loaded);
@@ -99,7 +104,7 @@ pub fn open(loaded: &Loaded) -> Result<Backend> {
                 loaded,
                 opened.deployed.sdk.clone(),
                 stack_poll(),
-                aws::runtime("aws-stack")?,
+                self::runtime("aws-stack")?,
             );
             Ok(Backend {
                 streams: opened.streams,

@@ -6,12 +6,12 @@ use std::time::Duration;
 use super::layout::Layout;
 use crate::config::{Compression, Loaded, SpikeDirection as ConfigDirection};
 use crate::detector::DetectorParams;
+use crate::pipeline::StartAt;
 use crate::pipeline::alerts::AlertSettings;
 use crate::pipeline::delivery::DeliverySettings;
 use crate::pipeline::detector::DetectorSettings;
 use crate::pipeline::producer::{ProducerSettings, SpikeDirection, SpikeSettings};
 use crate::pipeline::run::PipelineSettings;
-use crate::pipeline::{StartAt, StreamRole};
 
 /// What this process runs on its backend, and where: every stage's settings (the stages a
 /// command runs are picked from these), whether delivery to the lake is one of this process's
@@ -85,14 +85,6 @@ impl Plan {
             "flushing the lake buffer and saving the model"
         } else {
             "saving the model"
-        }
-    }
-
-    /// Where a stream of this plan is, for messages (`readings` → its name).
-    pub fn stream_name(&self, role: StreamRole) -> &str {
-        match role {
-            StreamRole::Readings => &self.layout.readings_stream,
-            StreamRole::Anomalies => &self.layout.anomaly_stream,
         }
     }
 }

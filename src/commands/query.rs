@@ -59,11 +59,7 @@ pub fn query(
     format: Format,
 ) -> Result<ExitCode> {
     let sql = read_sql(loaded, sql, file).wrap_err("query")?;
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .wrap_err("query: cannot start the runtime")?;
+    let runtime = backend::runtime("query").wrap_err("query")?;
     let engine = backend::query(loaded, &runtime).wrap_err("query")?;
     let cancel = stop_on_signal();
     let result = runtime.block_on(engine.run(sql, max_rows.map(|m| m as usize), cancel));

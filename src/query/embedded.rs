@@ -24,10 +24,6 @@ impl Embedded {
             lake: lake_dir.join(prefix).display().to_string(),
         })
     }
-
-    pub fn engine(&self) -> &QueryEngine {
-        &self.engine
-    }
 }
 
 impl QueryService for Embedded {

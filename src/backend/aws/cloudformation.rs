@@ -12,7 +12,7 @@ use color_eyre::eyre::{Result, eyre};
 
 use super::{TEMPLATE, error_line, parameters, sdk_error};
 use crate::config::Loaded;
-use crate::stack::Say;
+use crate::stack::{Say, Status, with_reason};
 use crate::text::one_line;
 
 fn is_missing_stack(message: Option<&str>) -> bool {
@@ -128,10 +128,6 @@ pub fn describe_event(e: &StackEvent) -> String {
     line
 }
 
-fn in_progress(status: &str) -> bool {
-    status.ends_with("_IN_PROGRESS")
-}
-
 /// Prints events not printed yet (oldest first) until the stack leaves its `_IN_PROGRESS`
 /// state; returns the final status and reason (`None` once the stack is gone).
 async fn follow(
@@ -155,7 +151,9 @@ async fn follow(
             }
         }
         match status {
-            Some((s, reason)) if !in_progress(&s) => return Ok(Some((s, reason))),
+            Some((s, reason)) if !Status::cloudformation(&s).in_progress() => {
+                return Ok(Some((s, reason)));
+            }
             None => return Ok(None),
             Some(_) => tokio::time::sleep(poll).await,
         }
@@ -209,7 +207,7 @@ pub async fn deploy(
                 "stack {name} is in ROLLBACK_COMPLETE (its first create failed) and cannot be updated: run `iotaa stack events` to see why, then `iotaa stack delete` and deploy again"
             ));
         }
-        Some((status, _)) if in_progress(&status) => {
+        Some((status, _)) if Status::cloudformation(&status).in_progress() => {
             return Err(eyre!(
                 "stack {name} is busy ({status}): wait for it to settle (`iotaa stack status`), then deploy again"
             ));
@@ -262,14 +260,6 @@ pub(crate) async fn event_ids(client: &Client, name: &str) -> Result<BTreeSet<St
 }
 
 /// `status` or `status: reason`.
-pub(crate) fn with_reason(status: &str, reason: &str) -> String {
-    if reason.is_empty() {
-        status.to_string()
-    } else {
-        format!("{status}: {}", one_line(reason))
-    }
-}
-
 /// `iotaa stack delete` (after the caller's confirmation): deletes and follows until gone.
 pub async fn delete(
     loaded: &Loaded,

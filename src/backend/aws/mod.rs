@@ -33,8 +33,9 @@ use super::local::LocalStreams;
 use super::settings::Plan;
 use crate::config::{Compression, Ingest, Loaded};
 use crate::pipeline::Streams;
+use crate::stack::with_reason;
 use crate::text::{error_chain, one_line};
-use cloudformation::{Described, describe, with_reason};
+use cloudformation::{Described, describe};
 
 /// The template, as shipped in `infra/`.
 pub const TEMPLATE: &str = include_str!("../../../infra/iotaa.yaml");
@@ -230,15 +231,6 @@ pub async fn deployed_stack(loaded: &Loaded) -> Result<Deployed> {
         ));
     }
     Ok(deployed)
-}
-
-/// A multi-threaded runtime of two workers for the SDK's calls.
-pub(crate) fn runtime(name: &str) -> Result<tokio::runtime::Runtime> {
-    Ok(tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .thread_name(name)
-        .enable_all()
-        .build()?)
 }
 
 /// The AWS parts of a backend: the streams on the deployed stack, where this process keeps its

@@ -29,7 +29,7 @@ pub struct AwsStack {
 impl AwsStack {
     /// The SDK configuration is loaded here: no region or no credentials is one line.
     pub fn new(loaded: &Loaded, poll: Duration) -> Result<AwsStack> {
-        let runtime = super::runtime("aws-stack")?;
+        let runtime = crate::backend::runtime("aws-stack")?;
         let sdk = runtime.block_on(super::sdk_config(loaded))?;
         Ok(AwsStack::with_sdk(loaded, sdk, poll, runtime))
     }
