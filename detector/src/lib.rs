@@ -36,11 +36,14 @@
 //! - Backtest: [`score_lines`] scores a file of recorded readings (`iotaa detect --input FILE`).
 //!
 //! - Durable files: [`durable`] holds the project's one atomic file write and directory fsync.
+//! - Batches: [`batch`] splits a batch into PutRecords calls and reads which entries failed
+//!   (the app's writers and the Lambda function use the same code).
 //!
 //! Nothing here panics on data or I/O: errors are [`DetectorError`] and [`SnapshotError`], each
 //! with a one-line message that says what and where.
 
 pub mod backtest;
+pub mod batch;
 pub mod durable;
 mod rcf;
 pub mod records;

@@ -43,8 +43,7 @@ use crate::pipeline::{
 };
 
 /// PutRecords limits: records and bytes (data plus partition keys) per call.
-pub const PUT_MAX_RECORDS: usize = 500;
-pub const PUT_MAX_BYTES: usize = 5 * 1024 * 1024;
+pub use iotaa_detector::batch::{PUT_MAX_BYTES, PUT_MAX_RECORDS};
 /// GetRecords: at most 10,000 records a call.
 const GET_MAX_RECORDS: usize = 10_000;
 /// The least time between two GetRecords on one shard while it has records (5 a second).
