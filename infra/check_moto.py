@@ -5,7 +5,11 @@ What it does, in order:
   1. Static checks that no emulator can make: the Glue table is the table of
      queries/devicedata.sql, the parameter defaults are the app's defaults (config.toml), the
      outputs built from name strings name the same thing as the resources they stand for, and the
-     inline alert function compiles and fits CloudFormation's inline-code limit.
+     inline alert function compiles and fits CloudFormation's inline-code limit. For the detector:
+     its parameter defaults are config.toml's [detector], the function gets every environment
+     variable it reads, its role is exactly the least-privilege set of statements, the mapping
+     and the Firehose processor are configured as documented, and no lifecycle rule expires
+     artifacts/ or detector-state/.
   2. Creates the stack with default parameters, waits for CREATE_COMPLETE (or prints every
      resource's failure reason), checks the outputs and describes every resource moto made.
   3. Runs the alert function's inline code here (moto cannot run Lambda code without Docker)
@@ -13,7 +17,13 @@ What it does, in order:
   4. Deletes the stack, waits for DELETE_COMPLETE and checks the resources are gone.
   5. Does 2 and 4 again with non-default parameters (provisioned shards, a lake prefix, an email
      subscription, another threshold), so the template's conditions are exercised.
-  6. Prints which resource types moto skipped (it lists them as CREATE_COMPLETE without creating
+  6. The detector's two-phase deploy, once per Ingest: creates the stack without a detector
+     (DetectorCodeKey ''), uploads a small zip holding `bootstrap` to
+     artifacts/detector/<sha256>.zip, updates the stack with that key (every other parameter
+     UsePreviousValue), then checks the function, its environment and role, the event-source
+     mapping and failure queue (Ingest=kinesis) or their absence and Firehose's permission to
+     invoke it (Ingest=firehose), and the detector outputs; empties the bucket, deletes the stack.
+  7. Prints which resource types moto skipped (it lists them as CREATE_COMPLETE without creating
      anything) and which properties it accepted but ignored.
 
 Usage: check_moto.py [--endpoint URL] [--template FILE] [--reset]
@@ -27,6 +37,7 @@ import argparse
 import ast
 import base64
 import contextlib
+import hashlib
 import io
 import json
 import os
@@ -36,6 +47,7 @@ import time
 import tomllib
 import types
 import urllib.request
+import zipfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -51,6 +63,80 @@ OUTPUTS = [
     "LakeLocation", "GlueDatabaseName", "GlueTableName", "AthenaWorkGroup",
     "AthenaResultsLocation", "AlertTopicArn", "AlertFunctionName", "AlertThreshold", "Ingest",
 ]
+# Outputs of the detector: the first and last with any DetectorCodeKey, the middle two only with
+# Ingest=kinesis (the mapping and its failure queue).
+DETECTOR_OUTPUTS = ["DetectorFunctionName", "DetectorMappingId", "DetectorFailureQueueUrl",
+                    "DetectorStatePrefix"]
+STATE_PREFIX = "detector-state/"
+
+# Detector parameter -> config.toml [detector] key whose default it repeats.
+DETECTOR_PARAMS = {
+    "DetectorTrees": "trees", "DetectorSampleSize": "sample_size",
+    "DetectorTimeDecay": "time_decay", "DetectorShingleSize": "shingle_size",
+    "DetectorPerDevice": "per_device", "DetectorExplanation": "explanation",
+    "DetectorRandomSeed": "random_seed", "SnapshotIntervalSeconds": "snapshot_interval_secs",
+}
+# The detector function's environment, exactly: the names it reads and what the template sets.
+DETECTOR_ENV = {
+    "ANOMALY_STREAM_NAME": {"Ref": "AnomalyStream"}, "STATE_BUCKET": {"Ref": "LakeBucket"},
+    "STATE_PREFIX": STATE_PREFIX, "DETECTOR_TREES": {"Ref": "DetectorTrees"},
+    "DETECTOR_SAMPLE_SIZE": {"Ref": "DetectorSampleSize"},
+    "DETECTOR_TIME_DECAY": {"Ref": "DetectorTimeDecay"},
+    "DETECTOR_SHINGLE_SIZE": {"Ref": "DetectorShingleSize"},
+    "DETECTOR_PER_DEVICE": {"Ref": "DetectorPerDevice"},
+    "DETECTOR_EXPLANATION": {"Ref": "DetectorExplanation"},
+    "DETECTOR_RANDOM_SEED": {"Ref": "DetectorRandomSeed"},
+    "SNAPSHOT_INTERVAL_SECS": {"Ref": "SnapshotIntervalSeconds"},
+}
+NO_VALUE = {"Ref": "AWS::NoValue"}
+DETECTOR_LOG_ARN = {"Fn::Sub": "arn:${AWS::Partition}:logs:${AWS::Region}:${AWS::AccountId}:"
+                               "log-group:/aws/lambda/${AWS::StackName}-detector:*"}
+# The detector role's statements, by Sid: (condition that keeps it, actions, resources, IAM
+# condition). Nothing else: no wildcard action, and `*` only inside the two resources that say so.
+DETECTOR_STATEMENTS = {
+    "ReadReadingsStream": ("StreamDetector", [
+        "kinesis:DescribeStream", "kinesis:DescribeStreamSummary", "kinesis:GetRecords",
+        "kinesis:GetShardIterator", "kinesis:ListShards", "kinesis:SubscribeToShard"],
+        [{"Fn::GetAtt": ["ReadingsStream", "Arn"]}], None),
+    "WriteAnomalyStream": (None, ["kinesis:PutRecords"],
+                           [{"Fn::GetAtt": ["AnomalyStream", "Arn"]}], None),
+    "ModelState": (None, ["s3:GetObject", "s3:PutObject"],
+                   [{"Fn::Sub": "${LakeBucket.Arn}/" + STATE_PREFIX + "*"}], None),
+    "ListModelState": (None, ["s3:ListBucket"], [{"Fn::GetAtt": ["LakeBucket", "Arn"]}],
+                       {"StringLike": {"s3:prefix": STATE_PREFIX + "*"}}),
+    "RecordFailedBatches": ("StreamDetector", ["sqs:SendMessage"],
+                            [{"Fn::GetAtt": ["DetectorFailureQueue", "Arn"]}], None),
+    "Log": (None, ["logs:CreateLogStream", "logs:PutLogEvents"], [DETECTOR_LOG_ARN], None),
+}
+DETECTOR_CONDITIONS = {
+    "HasDetector": {"Fn::Not": [{"Fn::Equals": [{"Ref": "DetectorCodeKey"}, ""]}]},
+    "StreamDetector": {"Fn::And": [{"Condition": "HasDetector"},
+                                   {"Fn::Not": [{"Condition": "DirectPut"}]}]},
+    "FirehoseDetector": {"Fn::And": [{"Condition": "HasDetector"}, {"Condition": "DirectPut"}]},
+}
+# The condition of each detector resource and output.
+DETECTOR_RESOURCES = {
+    "DetectorLogGroup": "HasDetector", "DetectorFailureQueue": "StreamDetector",
+    "DetectorRole": "HasDetector", "DetectorFunction": "HasDetector",
+    "DetectorTrigger": "StreamDetector", "DetectorFunctionName@out": "HasDetector",
+    "DetectorMappingId@out": "StreamDetector", "DetectorFailureQueueUrl@out": "StreamDetector",
+    "DetectorStatePrefix@out": "HasDetector",
+}
+DETECTOR_TRIGGER = {
+    "FunctionName": {"Ref": "DetectorFunction"},
+    "EventSourceArn": {"Fn::GetAtt": ["ReadingsStream", "Arn"]},
+    "StartingPosition": "LATEST", "BatchSize": {"Ref": "DetectorBatchSize"},
+    "MaximumBatchingWindowInSeconds": {"Ref": "DetectorBatchWindowSeconds"},
+    "ParallelizationFactor": 1, "BisectBatchOnFunctionError": True, "MaximumRetryAttempts": 10,
+    "MaximumRecordAgeInSeconds": 86400, "FunctionResponseTypes": ["ReportBatchItemFailures"],
+    "DestinationConfig": {"OnFailure": {"Destination": {
+        "Fn::GetAtt": ["DetectorFailureQueue", "Arn"]}}},
+}
+DETECTOR_PROCESSING = {"Enabled": True, "Processors": [{"Type": "Lambda", "Parameters": [
+    {"ParameterName": "LambdaArn", "ParameterValue": {"Fn::GetAtt": ["DetectorFunction", "Arn"]}},
+    {"ParameterName": "NumberOfRetries", "ParameterValue": "3"},
+    {"ParameterName": "BufferSizeInMBs", "ParameterValue": "1"},
+    {"ParameterName": "BufferIntervalInSeconds", "ParameterValue": "60"}]}]}
 
 # Make sure nothing here can reach a real account, whatever the caller's environment holds.
 for var in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN", "AWS_CONFIG_FILE",
@@ -105,7 +191,7 @@ class CfnLoader(yaml.SafeLoader):
 
 
 def _cfn_tag(loader, suffix, node):
-    name = "Ref" if suffix == "Ref" else f"Fn::{suffix}"
+    name = suffix if suffix in ("Ref", "Condition") else f"Fn::{suffix}"
     if isinstance(node, yaml.ScalarNode):
         value = loader.construct_scalar(node)
         if suffix == "GetAtt":
@@ -211,7 +297,8 @@ def static_checks(tpl, rep):
     expiring = [r.get("Prefix") for r in rules if r.get("ExpirationInDays")]
     rep.check(sub_text(wg_loc, params).endswith("/" + expiring[0]) if expiring else False,
               "a lifecycle rule expires the Athena result prefix", f"rules {rules}")
-    rep.equal(sorted(outs), sorted(OUTPUTS), "the template has exactly the expected outputs")
+    rep.equal(sorted(outs), sorted(OUTPUTS + DETECTOR_OUTPUTS),
+              "the template has exactly the expected outputs")
 
     # The inline alert function.
     code = res["AlertFunction"]["Properties"]["Code"]["ZipFile"]
@@ -222,6 +309,148 @@ def static_checks(tpl, rep):
     except SyntaxError as e:
         rep.check(False, "inline code compiles", str(e))
     return code
+
+
+def as_list(value):
+    return value if isinstance(value, list) else [value]
+
+
+def template_statements(role):
+    """(condition or None, statement) for each statement of a role's inline policies, with
+    `!If [cond, statement, AWS::NoValue]` unwrapped."""
+    got = []
+    for policy in role["Properties"].get("Policies", []):
+        for st in policy["PolicyDocument"]["Statement"]:
+            if "Fn::If" in st and st["Fn::If"][2] == NO_VALUE:
+                got.append((st["Fn::If"][0], st["Fn::If"][1]))
+            else:
+                got.append((None, st))
+    return got
+
+
+def detector_static_checks(tpl, rep):
+    section("template: detector (static checks)")
+    res = tpl["Resources"]
+    params = tpl["Parameters"]
+    cfg = tomllib.loads(CONFIG.read_text())["detector"]
+
+    # Parameter defaults are config.toml's [detector] values.
+    for name, key in DETECTOR_PARAMS.items():
+        default, want = params[name].get("Default"), cfg[key]
+        if isinstance(want, bool):
+            rep.equal(default, str(want).lower(), f"{name} default = config.toml [detector] {key}")
+            rep.equal(sorted(params[name].get("AllowedValues", [])), ["false", "true"],
+                      f"{name} allows only true/false")
+        else:
+            rep.equal(int(default), want, f"{name} default = config.toml [detector] {key}")
+    rep.equal([params[n].get("Default") for n in ("DetectorCodeKey", "DetectorMemoryMiB",
+                                                   "DetectorBatchSize",
+                                                   "DetectorBatchWindowSeconds")],
+              ["", 512, 1000, 1], "DetectorCodeKey '' (no function), 512 MiB, 1000 records, 1 s")
+    pattern = params["DetectorCodeKey"]["AllowedPattern"]
+    good = ["", "artifacts/detector/" + "0a" * 32 + ".zip"]
+    bad = ["artifacts/detector/x.zip", "artifacts/detector/" + "0A" * 32 + ".zip",
+           "detector-state/" + "0a" * 32 + ".zip", "artifacts/detector/" + "0a" * 32 + ".zipx"]
+    rep.check(all(re.fullmatch(pattern, k) for k in good)
+              and not any(re.fullmatch(pattern, k) for k in bad),
+              "DetectorCodeKey accepts '' and artifacts/detector/<sha256>.zip only")
+    groups = {g["Label"]["default"]: g["Parameters"] for g in
+              tpl["Metadata"]["AWS::CloudFormation::Interface"]["ParameterGroups"]}
+    detector_params = sorted(n for n in params if n.startswith("Detector")
+                             or n == "SnapshotIntervalSeconds")
+    rep.equal(sorted(groups.get("Detector", [])), detector_params,
+              "the Detector parameter group lists every detector parameter")
+
+    # Conditions, and which resources and outputs each one keeps.
+    rep.equal({k: tpl["Conditions"].get(k) for k in DETECTOR_CONDITIONS}, DETECTOR_CONDITIONS,
+              "conditions HasDetector, StreamDetector, FirehoseDetector")
+    got = {k: (res if "@" not in k else tpl["Outputs"]).get(k.split("@")[0], {}).get("Condition")
+           for k in DETECTOR_RESOURCES}
+    rep.equal(got, DETECTOR_RESOURCES, "each detector resource and output has its condition")
+
+    # The function and its environment.
+    fn = res["DetectorFunction"]["Properties"]
+    rep.equal((fn["Runtime"], fn["Handler"], fn["Architectures"], fn["MemorySize"],
+               fn["Timeout"], fn["Code"]),
+              ("provided.al2023", "bootstrap", ["arm64"], {"Ref": "DetectorMemoryMiB"}, 60,
+               {"S3Bucket": {"Ref": "LakeBucket"}, "S3Key": {"Ref": "DetectorCodeKey"}}),
+              "detector function: provided.al2023, bootstrap, arm64, code from DetectorCodeKey")
+    env = fn["Environment"]["Variables"]
+    rep.equal(sorted(set(DETECTOR_ENV) - set(env)), [],
+              "detector function: every environment variable it reads is set")
+    rep.equal(env, DETECTOR_ENV, "detector function: environment = the parameters, exactly")
+    rep.equal(tpl["Outputs"]["DetectorStatePrefix"]["Value"], env["STATE_PREFIX"],
+              "output DetectorStatePrefix = the function's STATE_PREFIX")
+    rep.equal(res["DetectorFunction"].get("DependsOn"), "DetectorLogGroup",
+              "detector function waits for its log group (so Lambda does not make one)")
+    logs = res["DetectorLogGroup"]
+    rep.equal((logs["Properties"]["LogGroupName"], logs["Properties"]["RetentionInDays"],
+               logs.get("DeletionPolicy")),
+              ({"Fn::Sub": "/aws/lambda/${AWS::StackName}-detector"}, 14, "Delete"),
+              "detector log group: /aws/lambda/<stack>-detector, 14 days, deleted with the stack")
+
+    # The role: exactly the least-privilege statements.
+    role = res["DetectorRole"]["Properties"]
+    rep.check("RoleName" not in role and "ManagedPolicyArns" not in role,
+              "detector role: generated name, no managed policies")
+    rep.equal(role["AssumeRolePolicyDocument"]["Statement"],
+              [{"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"},
+                "Action": "sts:AssumeRole"}], "detector role: only Lambda assumes it")
+    stmts = template_statements(res["DetectorRole"])
+    got = {st.get("Sid"): (cond, sorted(as_list(st["Action"])), as_list(st["Resource"]),
+                           st.get("Condition")) for cond, st in stmts}
+    rep.check(len(got) == len(stmts) and all(st["Effect"] == "Allow" for _, st in stmts),
+              "detector role: Allow statements with distinct Sids")
+    rep.equal(got, DETECTOR_STATEMENTS, "detector role: exactly the least-privilege statements")
+    wild_actions = [a for _, st in stmts for a in as_list(st["Action"]) if "*" in a]
+    wild_res = sorted({json.dumps(r) for _, st in stmts for r in as_list(st["Resource"])
+                       if "*" in json.dumps(r)})
+    rep.check(not wild_actions and wild_res == sorted(
+        json.dumps(r) for r in (DETECTOR_STATEMENTS["ModelState"][2][0], DETECTOR_LOG_ARN)),
+        "detector role: no * action; * only in detector-state/* and its log group's streams",
+        f"actions {wild_actions}, resources {wild_res}")
+
+    # The mapping from the readings stream (Ingest=kinesis) and its failure queue.
+    rep.equal(res["DetectorTrigger"]["Properties"], DETECTOR_TRIGGER,
+              "detector mapping: LATEST, batch/window parameters, 1 batch per shard, bisect, "
+              "10 retries, 1 day, ReportBatchItemFailures, failures to the queue")
+    queue = res["DetectorFailureQueue"]["Properties"]
+    rep.equal((queue.get("SqsManagedSseEnabled"), queue.get("MessageRetentionPeriod")),
+              (True, 1209600), "failure queue: SSE-SQS, 14 days")
+
+    # Ingest=firehose: Firehose calls the function as its record processor.
+    dest = res["DeliveryStream"]["Properties"]["ExtendedS3DestinationConfiguration"]
+    rep.equal(dest.get("ProcessingConfiguration"),
+              {"Fn::If": ["FirehoseDetector", DETECTOR_PROCESSING, NO_VALUE]},
+              "Firehose processor = the detector function, only with FirehoseDetector")
+    invoke = [(cond, st) for cond, st in template_statements(res["DeliveryRole"])
+              if "lambda" in json.dumps(st)]
+    rep.equal(invoke, [("FirehoseDetector", {
+        "Sid": "InvokeDetector", "Effect": "Allow",
+        "Action": ["lambda:InvokeFunction", "lambda:GetFunctionConfiguration"],
+        "Resource": {"Fn::GetAtt": ["DetectorFunction", "Arn"]}})],
+        "delivery role may invoke the detector function (only with FirehoseDetector)")
+
+    # The bucket keeps the function's code and the model.
+    rules = res["LakeBucket"]["Properties"]["LifecycleConfiguration"]["Rules"]
+    expiring = [r for r in rules if any(k.startswith(("Expiration", "NoncurrentVersion"))
+                                        for k in r)]
+    hit = [r for r in expiring if any(
+        key.startswith(r.get("Prefix", r.get("Filter", {}).get("Prefix", "")))
+        for key in ("artifacts/detector/x.zip", STATE_PREFIX + "x"))]
+    rep.check(not hit, "no lifecycle rule expires artifacts/ or detector-state/", f"{hit}")
+
+
+def detector_zip():
+    """A small zip holding an executable `bootstrap` (moto never runs it) and its key in the
+    bucket, artifacts/detector/<sha256 hex of the zip>.zip."""
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
+        info = zipfile.ZipInfo("bootstrap", date_time=(2026, 1, 1, 0, 0, 0))
+        info.external_attr = 0o755 << 16
+        z.writestr(info, "#!/bin/sh\necho 'check_moto placeholder' >&2\nexit 1\n")
+    data = buf.getvalue()
+    return data, f"artifacts/detector/{hashlib.sha256(data).hexdigest()}.zip"
 
 
 # ----------------------------------------------------------------------------- moto helpers
@@ -258,12 +487,51 @@ def print_failure(cf, stack_id):
               f"{r['ResourceStatus']} {r.get('ResourceStatusReason', '')}")
 
 
+def stack_conditions(tpl, params):
+    """The template's resource conditions, evaluated for these parameters (over the defaults)."""
+    eff = {k: str(v.get("Default", "")) for k, v in tpl["Parameters"].items()}
+    eff.update({k: str(v) for k, v in params.items()})
+    detector = eff["DetectorCodeKey"] != ""
+    direct = eff["Ingest"] == "firehose"
+    return {"HasAlertEmail": eff["AlertEmail"] != "", "HasDetector": detector,
+            "StreamDetector": detector and not direct, "FirehoseDetector": detector and direct}
+
+
 def active_resources(tpl, params):
     """Logical id -> type of the resources a stack with these parameters has."""
-    email = params.get("AlertEmail", tpl["Parameters"]["AlertEmail"].get("Default", ""))
-    conditions = {"HasAlertEmail": email != ""}
+    conditions = stack_conditions(tpl, params)
     return {lid: r["Type"] for lid, r in tpl["Resources"].items()
             if conditions.get(r.get("Condition"), True)}
+
+
+def role_statements(c, rep, role, keep_null=False):
+    """The statements of an IAM role's inline policies, as moto stored them."""
+    stmts = []
+    for n in c.iam.list_role_policies(RoleName=role)["PolicyNames"]:
+        doc = c.iam.get_role_policy(RoleName=role, PolicyName=n)["PolicyDocument"]
+        if isinstance(doc, str):  # moto keeps a role's inline policy as a Python repr
+            try:
+                doc = json.loads(doc)
+            except ValueError:
+                doc = ast.literal_eval(doc)
+        stmts += doc["Statement"]
+    if None in stmts:
+        rep.ignore("AWS::IAM::Role", "!If [cond, statement, AWS::NoValue] in a Statement list "
+                   "(moto keeps a null statement where AWS drops it)")
+    return stmts if keep_null else [st for st in stmts if st is not None]
+
+
+def check_role_scoped(c, rep, lid, role):
+    """Every Allow of the role names resources, no wildcards, every ARN resolved."""
+    stmts = role_statements(c, rep, role)
+    wild = [st for st in stmts if st["Effect"] == "Allow" and (
+        "*" in json.dumps(st.get("Action")) or st.get("Resource") in ("*", ["*"]))]
+    rep.check(stmts and not wild, f"{lid}: inline policy scoped to named resources",
+              f"wildcards in {wild}")
+    unresolved = [st for st in stmts if "${" in json.dumps(st) or "None" in json.dumps(st)
+                  or "AWS::NoValue" in json.dumps(st)]
+    rep.check(not unresolved, f"{lid}: every resource ARN resolved", f"{unresolved}")
+    return stmts
 
 
 def filter_matches(pattern, record):
@@ -317,6 +585,9 @@ def check_stack(c, tpl, code, rep, stack_id, params, endpoint):
     rep.check(set(want) <= set(out), "every output the app needs is there",
               f"missing {sorted(set(want) - set(out))}")
     rep.check(all(out.get(k) for k in want), "no output is empty")
+    if not eff["DetectorCodeKey"]:
+        rep.equal(sorted(set(DETECTOR_OUTPUTS) & set(out)), [],
+                  "no detector outputs without DetectorCodeKey")
     if eff["Prefix"]:
         rep.equal(out.get("LakePrefix"), eff["Prefix"], "LakePrefix = the Prefix parameter")
     else:
@@ -487,23 +758,7 @@ def check_stack(c, tpl, code, rep, stack_id, params, endpoint):
 
     # IAM: every Allow names resources, no wildcards.
     for lid in ("DeliveryRole", "AlertFunctionRole"):
-        role = made[lid]["PhysicalResourceId"]
-        names = c.iam.list_role_policies(RoleName=role)["PolicyNames"]
-        stmts = []
-        for n in names:
-            doc = c.iam.get_role_policy(RoleName=role, PolicyName=n)["PolicyDocument"]
-            if isinstance(doc, str):  # moto keeps a role's inline policy as a Python repr
-                try:
-                    doc = json.loads(doc)
-                except ValueError:
-                    doc = ast.literal_eval(doc)
-            stmts += doc["Statement"]
-        wild = [st for st in stmts if st["Effect"] == "Allow" and (
-            "*" in json.dumps(st.get("Action")) or st.get("Resource") in ("*", ["*"]))]
-        rep.check(stmts and not wild, f"{lid}: inline policy scoped to named resources",
-                  f"wildcards in {wild}")
-        unresolved = [st for st in stmts if "${" in json.dumps(st) or "None" in json.dumps(st)]
-        rep.check(not unresolved, f"{lid}: every resource ARN resolved", f"{unresolved}")
+        check_role_scoped(c, rep, lid, made[lid]["PhysicalResourceId"])
 
     run_alert_code(c, code, rep, out, eff, endpoint)
 
@@ -587,10 +842,202 @@ def run_alert_code(c, code, rep, out, eff, endpoint):
     c.sqs.delete_queue(QueueUrl=queue)
 
 
+def deploy_detector(c, tpl, body, rep, stack_id, params):
+    """The first deploy with a detector, as the app does it: the stack was created without one
+    (DetectorCodeKey ''); upload the zip to its bucket, update the stack with the zip's key."""
+    stack = wait_stack(c.cloudformation, stack_id)
+    stack_name = stack["StackName"]
+    if not rep.equal(stack["StackStatus"], "CREATE_COMPLETE", "stack reaches CREATE_COMPLETE"):
+        print(f"  reason: {stack.get('StackStatusReason')}")
+        print_failure(c.cloudformation, stack_id)
+        return
+    out = {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])}
+    rep.equal(sorted(set(DETECTOR_OUTPUTS) & set(out)), [],
+              "phase 1 (DetectorCodeKey ''): no detector outputs")
+    fns = [f["FunctionName"] for f in getattr(c, "lambda").list_functions()["Functions"]]
+    rep.check(f"{stack_name}-detector" not in fns, "phase 1: no detector function")
+
+    data, key = detector_zip()
+    c.s3.put_object(Bucket=out["BucketName"], Key=key, Body=data)
+    rep.check(True, f"uploaded {len(data)} bytes to s3://{out['BucketName']}/{key}")
+    section(f"stack {stack_name}: update with DetectorCodeKey (other parameters: previous values)")
+    # moto keeps only the parameters given to CreateStack: UsePreviousValue on one left at its
+    # default is a 500 (KeyError) there. So only those given keep their previous value; the rest
+    # are left out, which means their default, the value they had.
+    c.cloudformation.update_stack(
+        StackName=stack_id, TemplateBody=body, Capabilities=["CAPABILITY_IAM"],
+        Parameters=[{"ParameterKey": k, "UsePreviousValue": True} for k in params]
+        + [{"ParameterKey": "DetectorCodeKey", "ParameterValue": key}])
+    rep.ignore("AWS::CloudFormation::Stack", "UpdateStack UsePreviousValue of a parameter left "
+               "at its default (moto answers 500; such parameters are left out here)")
+    stack = wait_stack(c.cloudformation, stack_id)
+    if not rep.equal(stack["StackStatus"], "UPDATE_COMPLETE", "stack reaches UPDATE_COMPLETE"):
+        print(f"  reason: {stack.get('StackStatusReason')}")
+        print_failure(c.cloudformation, stack_id)
+        return
+    got = {p["ParameterKey"]: p["ParameterValue"] for p in stack.get("Parameters", [])}
+    rep.equal({k: got.get(k) for k in [*params, "DetectorCodeKey"]},
+              {**{k: str(v) for k, v in params.items()}, "DetectorCodeKey": key},
+              "update kept the other parameters and set DetectorCodeKey")
+    check_detector(c, tpl, rep, stack, {**params, "DetectorCodeKey": key}, data)
+
+
+def field(rep, rtype, got, key, want, what):
+    """Check one field of a moto answer, or record it as ignored if moto did not return it."""
+    if got.get(key) is None:
+        rep.ignore(rtype, f"{key} (not returned)")
+        return
+    rep.equal(got[key], want, what)
+
+
+def check_detector(c, tpl, rep, stack, params, code):
+    """The detector's resources on a stack updated with DetectorCodeKey."""
+    cfg = tomllib.loads(CONFIG.read_text())["detector"]
+    cond = stack_conditions(tpl, params)
+    streaming = cond["StreamDetector"]
+    s = stack["StackName"]
+    out = {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])}
+    listed = c.cloudformation.list_stack_resources(StackName=stack["StackId"])[
+        "StackResourceSummaries"]
+    made = {r["LogicalResourceId"]: r for r in listed if r["LogicalResourceId"]}
+    want = [k for k in DETECTOR_OUTPUTS if streaming or k in ("DetectorFunctionName",
+                                                               "DetectorStatePrefix")]
+    rep.equal(sorted(set(DETECTOR_OUTPUTS) & set(out)), sorted(want),
+              "detector outputs" + ("" if streaming else " (no mapping, no queue with firehose)"))
+    rep.equal((out.get("DetectorFunctionName"), out.get("DetectorStatePrefix")),
+              (f"{s}-detector", STATE_PREFIX), "DetectorFunctionName, DetectorStatePrefix")
+    bucket = out["BucketName"]
+
+    # The function.
+    lam = getattr(c, "lambda")
+    fn = lam.get_function(FunctionName=out.get("DetectorFunctionName", f"{s}-detector"))[
+        "Configuration"]
+    rtype = "AWS::Lambda::Function"
+    field(rep, rtype, fn, "Runtime", "provided.al2023", "detector runtime provided.al2023")
+    field(rep, rtype, fn, "Handler", "bootstrap", "detector handler bootstrap")
+    if fn.get("Architectures") == ["x86_64"]:  # Lambda's default
+        rep.ignore(rtype, "Architectures (moto's CloudFormation drops it: x86_64)")
+    else:
+        field(rep, rtype, fn, "Architectures", ["arm64"], "detector architecture arm64")
+    field(rep, rtype, fn, "MemorySize", 512, "detector memory 512 MiB")
+    field(rep, rtype, fn, "Timeout", 60, "detector timeout 60 s")
+    field(rep, rtype, fn, "CodeSha256",
+          base64.b64encode(hashlib.sha256(code).digest()).decode(),
+          "detector code is the uploaded zip (CodeSha256)")
+    role = made.get("DetectorRole", {}).get("PhysicalResourceId", "")
+    rep.check(fn.get("Role", "").endswith(f":role/{role}") and role,
+              f"detector runs as DetectorRole ({role})", fn.get("Role"))
+    env = fn.get("Environment", {}).get("Variables", {})
+    if not all(isinstance(v, str) for v in env.values()):
+        rep.ignore(rtype, "Environment values of Number parameters as strings (moto keeps "
+                   "numbers; compared as text here)")
+    fmt = lambda v: str(v).lower() if isinstance(v, bool) else str(v)  # noqa: E731
+    rep.equal({k: fmt(v) for k, v in env.items()}, {
+        "ANOMALY_STREAM_NAME": out["AnomalyStreamName"], "STATE_BUCKET": bucket,
+        "STATE_PREFIX": STATE_PREFIX, "DETECTOR_TREES": fmt(cfg["trees"]),
+        "DETECTOR_SAMPLE_SIZE": fmt(cfg["sample_size"]),
+        "DETECTOR_TIME_DECAY": fmt(cfg["time_decay"]),
+        "DETECTOR_SHINGLE_SIZE": fmt(cfg["shingle_size"]),
+        "DETECTOR_PER_DEVICE": fmt(cfg["per_device"]),
+        "DETECTOR_EXPLANATION": fmt(cfg["explanation"]),
+        "DETECTOR_RANDOM_SEED": fmt(cfg["random_seed"]),
+        "SNAPSHOT_INTERVAL_SECS": fmt(cfg["snapshot_interval_secs"])},
+        "detector environment (config.toml's [detector] values, the stream, the bucket)")
+    groups = {g["logGroupName"]: g for g in c.logs.describe_log_groups(
+        logGroupNamePrefix=f"/aws/lambda/{s}-")["logGroups"]}
+    rep.equal(groups.get(f"/aws/lambda/{s}-detector", {}).get("retentionInDays"), 14,
+              f"log group /aws/lambda/{s}-detector, 14 days")
+
+    # The roles, as moto resolved their !If statements.
+    readings_arn = c.kinesis.describe_stream_summary(
+        StreamName=out["ReadingsStreamName"])["StreamDescriptionSummary"]["StreamARN"]
+    queue_name = f"{s}-detector-failures"
+    stmts = {st.get("Sid"): st for st in check_role_scoped(c, rep, "DetectorRole", role)}
+    want_sids = [sid for sid, (c_, *_rest) in DETECTOR_STATEMENTS.items()
+                 if c_ is None or cond[c_]]
+    rep.equal(sorted(stmts), sorted(want_sids), "DetectorRole: the statements for this Ingest")
+    rep.equal(stmts.get("ModelState", {}).get("Resource"),
+              f"arn:aws:s3:::{bucket}/{STATE_PREFIX}*", "DetectorRole: objects under "
+              f"{STATE_PREFIX} only")
+    if streaming:
+        rep.equal(stmts.get("ReadReadingsStream", {}).get("Resource"), readings_arn,
+                  "DetectorRole: reads the readings stream")
+    raw = role_statements(c, rep, made["DeliveryRole"]["PhysicalResourceId"], keep_null=True)
+    delivery = {st.get("Sid"): st for st in raw if st}
+    if streaming:
+        rep.check("InvokeDetector" not in delivery,
+                  "delivery role may not invoke the detector (Ingest=kinesis)")
+    elif "InvokeDetector" not in delivery and None in raw:
+        rep.ignore("AWS::CloudFormation::Stack", "UpdateStack of a resource whose text and "
+                   "parameters are unchanged but whose !If condition changed (moto keeps the "
+                   "DeliveryRole's phase-1 policy without InvokeDetector; checked statically)")
+    else:
+        rep.equal(delivery.get("InvokeDetector", {}).get("Resource"), fn["FunctionArn"],
+                  "delivery role may invoke the detector function, that one only")
+
+    # The mapping and its failure queue (Ingest=kinesis), or neither (Ingest=firehose).
+    maps = lam.list_event_source_mappings(FunctionName=fn["FunctionName"])["EventSourceMappings"]
+    if not streaming:
+        rep.equal(maps, [], "no event-source mapping with Ingest=firehose")
+        try:
+            c.sqs.get_queue_url(QueueName=queue_name)
+            rep.check(False, "no failure queue with Ingest=firehose")
+        except ClientError:
+            rep.check(True, "no failure queue with Ingest=firehose")
+        try:
+            d = c.firehose.describe_delivery_stream(
+                DeliveryStreamName=out["DeliveryStreamName"])["DeliveryStreamDescription"]
+            procs = d["Destinations"][0]["ExtendedS3DestinationDescription"].get(
+                "ProcessingConfiguration", {}).get("Processors", [])
+            arns = [p["ParameterValue"] for pr in procs for p in pr["Parameters"]
+                    if p["ParameterName"] == "LambdaArn"]
+            rep.equal(arns, [fn["FunctionArn"]], "Firehose processor is the detector function")
+        except ClientError as e:
+            if error_code(e) != "ResourceNotFoundException":
+                raise
+            rep.skip("AWS::KinesisFirehose::DeliveryStream", "not created")
+        return
+    rep.equal([m["EventSourceArn"] for m in maps], [readings_arn],
+              "one event-source mapping, on the readings stream")
+    if not maps:
+        return
+    m = maps[0]
+    rep.equal(m["UUID"], out.get("DetectorMappingId"), "DetectorMappingId = the mapping's UUID")
+    rtype = "AWS::Lambda::EventSourceMapping"
+    for key, want_value in (("StartingPosition", "LATEST"), ("BatchSize", 1000),
+                            ("MaximumBatchingWindowInSeconds", 1), ("ParallelizationFactor", 1),
+                            ("BisectBatchOnFunctionError", True), ("MaximumRetryAttempts", 10),
+                            ("MaximumRecordAgeInSeconds", 86400),
+                            ("FunctionResponseTypes", ["ReportBatchItemFailures"])):
+        field(rep, rtype, m, key, want_value, f"mapping {key} = {want_value}")
+    url = c.sqs.get_queue_url(QueueName=queue_name)["QueueUrl"]
+    rep.equal(out.get("DetectorFailureQueueUrl", "").rsplit("/", 1)[-1], queue_name,
+              f"DetectorFailureQueueUrl names the queue {queue_name}")
+    attrs = c.sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
+    rtype = "AWS::SQS::Queue"
+    field(rep, rtype, attrs, "MessageRetentionPeriod", "1209600", "failure queue keeps 14 days")
+    field(rep, rtype, attrs, "SqsManagedSseEnabled", "true", "failure queue encrypted (SSE-SQS)")
+    field(rep, "AWS::Lambda::EventSourceMapping", m.get("DestinationConfig", {}).get(
+        "OnFailure", {}), "Destination", attrs["QueueArn"], "mapping's on-failure destination "
+        "is the failure queue")
+    rep.equal(stmts.get("RecordFailedBatches", {}).get("Resource"), attrs["QueueArn"],
+              "DetectorRole: may send to the failure queue, that one only")
+
+
+def empty_bucket(c, bucket):
+    """Delete every object, as `iotaa stack delete` does before it deletes the stack."""
+    for page in c.s3.get_paginator("list_objects_v2").paginate(Bucket=bucket):
+        keys = [{"Key": o["Key"]} for o in page.get("Contents", [])]
+        if keys:
+            c.s3.delete_objects(Bucket=bucket, Delete={"Objects": keys})
+
+
 def delete_and_check(c, rep, stack_name, stack_id):
     section(f"stack {stack_name}: delete")
     out = {o["OutputKey"]: o["OutputValue"] for o in
            c.cloudformation.describe_stacks(StackName=stack_id)["Stacks"][0].get("Outputs", [])}
+    if out.get("BucketName"):
+        empty_bucket(c, out["BucketName"])
     c.cloudformation.delete_stack(StackName=stack_id)
     stack = wait_stack(c.cloudformation, stack_id)
     if not rep.equal(stack["StackStatus"], "DELETE_COMPLETE", "stack reaches DELETE_COMPLETE"):
@@ -605,6 +1052,18 @@ def delete_and_check(c, rep, stack_name, stack_id):
     rep.check(out.get("AlertFunctionName") not in fns, "function is gone")
     topics = [t["TopicArn"] for t in c.sns.list_topics()["Topics"]]
     rep.check(out.get("AlertTopicArn") not in topics, "topic is gone")
+    if out.get("DetectorFunctionName"):
+        rep.check(out["DetectorFunctionName"] not in fns, "detector function is gone")
+    if out.get("DetectorMappingId"):
+        try:
+            getattr(c, "lambda").get_event_source_mapping(UUID=out["DetectorMappingId"])
+            rep.check(False, "detector mapping is gone")
+        except ClientError as e:
+            rep.check(error_code(e) == "ResourceNotFoundException", "detector mapping is gone",
+                      error_code(e))
+    if out.get("DetectorFailureQueueUrl"):
+        queues = c.sqs.list_queues(QueueNamePrefix=f"{stack_name}-detector").get("QueueUrls", [])
+        rep.equal(queues, [], "failure queue is gone")
 
 
 def main():
@@ -619,6 +1078,7 @@ def main():
 
     tpl = load_template(args.template)
     code = static_checks(tpl, rep)
+    detector_static_checks(tpl, rep)
     c = clients(args.endpoint)
     runs = [("iotaa-check", {}),
             ("iotaa-check-params", {"ShardCount": 2, "Ingest": "firehose", "Prefix": "lake/",
@@ -637,6 +1097,22 @@ def main():
             check_stack(c, tpl, code, rep, stack_id, params, args.endpoint)
         except Exception as e:
             rep.check(False, f"stack {name}", f"{type(e).__name__}: {e}")
+        try:
+            delete_and_check(c, rep, name, stack_id)
+        except Exception as e:
+            rep.check(False, f"stack {name}: delete", f"{type(e).__name__}: {e}")
+    # The detector's two-phase deploy, once per Ingest.
+    for name, params in [("iotaa-check-detector", {}),
+                         ("iotaa-check-detector-fh", {"Ingest": "firehose"})]:
+        try:
+            stack_id = create_stack(c, args.template.read_text(), name, params)
+        except Exception as e:
+            rep.check(False, f"stack {name}: create", f"{type(e).__name__}: {str(e)[:300]}")
+            continue
+        try:
+            deploy_detector(c, tpl, args.template.read_text(), rep, stack_id, params)
+        except Exception as e:
+            rep.check(False, f"stack {name}: detector", f"{type(e).__name__}: {e}")
         try:
             delete_and_check(c, rep, name, stack_id)
         except Exception as e:
