@@ -136,8 +136,15 @@ pub enum Command {
 
 #[derive(Debug, Subcommand)]
 pub enum StackCommand {
-    /// Create or update the stack and follow it until it settles.
-    Deploy,
+    /// Create or update the stack and follow it until it settles. On AWS with
+    /// `[aws] detector = "lambda"` this builds the detector function with cargo-lambda first
+    /// (unless --artifact) and uploads it to the stack's bucket.
+    Deploy {
+        /// The detector function's zip (a `bootstrap.zip` from `cargo lambda build`) to deploy
+        /// instead of building it.
+        #[arg(long, value_name = "PATH")]
+        artifact: Option<std::path::PathBuf>,
+    },
     /// Show the stack's status and each resource's status.
     Status,
     /// Show the stack's recent events.
@@ -169,7 +176,7 @@ impl Command {
             Command::Tail { .. } => "tail",
             Command::Query { .. } => "query",
             Command::Stack { action } => match action {
-                StackCommand::Deploy => "stack deploy",
+                StackCommand::Deploy { .. } => "stack deploy",
                 StackCommand::Status => "stack status",
                 StackCommand::Events => "stack events",
                 StackCommand::Outputs => "stack outputs",

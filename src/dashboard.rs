@@ -17,8 +17,8 @@ use crate::app::query_jobs::QueryJobs;
 use crate::app::stack_ops::StackRunner;
 use crate::backend::Backend;
 use crate::config::Loaded;
-use crate::pipeline::Reporter;
 use crate::pipeline::run::{Pipeline, PipelineSettings};
+use crate::pipeline::{Event, Reporter, Stage, StageState};
 use crate::records::Alert;
 use crate::stack::Stack;
 
@@ -70,6 +70,14 @@ pub fn start(
     let history_len = std::fs::metadata(&alerts_log).map_or(0, |m| m.len());
     if history_len > 0 {
         read_alert_history(alerts_log, history_len, send.clone())?;
+    }
+    // A detector running elsewhere (the stack's Lambda function) has a row too, saying where.
+    if let Some(place) = &backend.plan.detector_elsewhere {
+        report(Event::Stage {
+            stage: Stage::Detector,
+            state: StageState::Running,
+            detail: format!("in {place} (this process does not score)"),
+        });
     }
     let pipeline = Pipeline::start(backend.streams.clone(), settings, report)
         .wrap_err("cannot start the pipeline")?;

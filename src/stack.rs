@@ -108,6 +108,36 @@ pub struct StackSnapshot {
     /// What delivers readings to the lake when it is not a stage of this process (Firehose on
     /// AWS), and its state; `None` when this process delivers.
     pub delivery: Option<Resource>,
+    /// What scores the readings when it is not a stage of this process (the stack's Lambda
+    /// function), its state, and its recent figures; `None` when this process scores.
+    pub detector: Option<Resource>,
+    pub detector_figures: Option<FunctionFigures>,
+}
+
+/// A function's figures over the last few minutes (CloudWatch).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct FunctionFigures {
+    /// The latest minute's maximum IteratorAge: how far behind the stream it reads. `None`
+    /// without data (no invocation in the window).
+    pub iterator_age_ms: Option<u64>,
+    pub invocations: u64,
+    pub errors: u64,
+    pub throttles: u64,
+    pub window_mins: u32,
+}
+
+impl FunctionFigures {
+    /// `12 invocations, 0 errors, 0 throttles in 5 min, iterator age 0.4 s`.
+    pub fn describe(&self) -> String {
+        let age = match self.iterator_age_ms {
+            Some(ms) => format!(", iterator age {:.1} s", ms as f64 / 1000.0),
+            None => String::new(),
+        };
+        format!(
+            "{} invocations, {} errors, {} throttles in {} min{age}",
+            self.invocations, self.errors, self.throttles, self.window_mins
+        )
+    }
 }
 
 impl StackSnapshot {
@@ -128,7 +158,12 @@ impl StackSnapshot {
     /// The rows `iotaa stack status` prints: the stack line, then one line per resource.
     pub fn status_lines(&self) -> Vec<String> {
         let mut lines = vec![format!("{}: {}", self.title, self.status_line())];
-        for r in self.resources.iter().chain(&self.delivery) {
+        for r in self
+            .resources
+            .iter()
+            .chain(&self.delivery)
+            .chain(&self.detector)
+        {
             lines.push(format!(
                 "  {:<28} {:<22} {:<18} {}",
                 r.name, r.kind, r.status.label, r.detail
@@ -219,6 +254,8 @@ mod tests {
             events: Vec::new(),
             outputs: Vec::new(),
             delivery: None,
+            detector: None,
+            detector_figures: None,
         };
         assert_eq!(snap.status_line(), "not deployed");
         snap.status = Some(Status::cloudformation("UPDATE_ROLLBACK_COMPLETE"));

@@ -13,8 +13,9 @@
 //! - Scores are put with PutRecords; entries that fail are resent (a few times, with backoff).
 //!   When some are still not stored, the reply names the first of them in `batchItemFailures`:
 //!   Lambda retries from it, and the records after it that were stored are not put again.
-//! - A snapshot is saved only when every score up to `last` is stored, at most every
-//!   `snapshot_interval`, and only when it is ahead of the stored one: a stored snapshot never
+//! - A snapshot is saved only when every score up to `last` is stored, after an environment's
+//!   first invocation and then at most every `snapshot_interval` (so at least that often while
+//!   readings arrive), and only when it is ahead of the stored one: a stored snapshot never
 //!   moves backwards. So a cold start never skips a reading whose score was not stored.
 //! - A record that is not a reading is counted, logged (one line with its sequence number) and
 //!   skipped: it never fails the batch.
@@ -83,7 +84,9 @@ struct Model {
     pending: BTreeMap<SeqNo, (String, Vec<u8>)>,
     /// The stored snapshot's position when this environment last read or wrote it.
     stored_seen: Option<String>,
-    saved_at: Instant,
+    /// When this environment last saved it; `None` until then, so a new environment saves
+    /// after its first invocation (then at most every interval).
+    saved_at: Option<Instant>,
 }
 
 /// What one invocation did, logged as one line.
@@ -448,7 +451,7 @@ impl<A: Aws> Handler<A> {
                 last,
                 pending: BTreeMap::new(),
                 stored_seen: stored,
-                saved_at: Instant::now(),
+                saved_at: None,
             },
         );
         Ok(())
@@ -461,7 +464,7 @@ impl<A: Aws> Handler<A> {
         let Some(model) = self.models.get(key) else {
             return;
         };
-        if !model.pending.is_empty() || model.saved_at.elapsed() < interval {
+        if !model.pending.is_empty() || model.saved_at.is_some_and(|t| t.elapsed() < interval) {
             return;
         }
         let position = match &model.last {
@@ -488,7 +491,7 @@ impl<A: Aws> Handler<A> {
                 summary.snapshots_saved += 1;
                 if let Some(model) = self.models.get_mut(key) {
                     model.stored_seen = Some(position);
-                    model.saved_at = Instant::now();
+                    model.saved_at = Some(Instant::now());
                 }
             }
             Err(e) => self.log(&format!(

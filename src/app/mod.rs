@@ -314,7 +314,11 @@ impl App {
                 },
                 line,
             ),
-            Action::Stack(snapshot) => self.stack.set_snapshot(snapshot),
+            Action::Stack(snapshot) => {
+                let figures = snapshot.as_ref().ok().and_then(|s| s.detector_figures);
+                let scores = self.scores.set_remote(figures);
+                self.stack.set_snapshot(snapshot) || scores
+            }
         }
     }
 

@@ -9,6 +9,7 @@ use ui::{AlertRow, DeviceRow, ScoreStats, ScoreWindow, ScoresView};
 use super::series::Series;
 use crate::pipeline::{DetectorProgress, Event, Stage};
 use crate::records::{Alert, parse_timestamp};
+use crate::stack::FunctionFigures;
 
 /// Scores kept for the all-devices chart.
 pub const SCORES_KEPT: usize = 4_000;
@@ -40,6 +41,8 @@ struct DeviceState {
 pub struct ScoresPane {
     threshold: f64,
     detector: Option<DetectorProgress>,
+    /// The figures of the detector when it runs elsewhere (the stack's Lambda function).
+    remote: Option<FunctionFigures>,
     scores: Series<Point>,
     /// Bounded by [`DEVICES_KEPT`].
     devices: BTreeMap<String, DeviceState>,
@@ -89,6 +92,7 @@ impl ScoresPane {
         ScoresPane {
             threshold,
             detector: None,
+            remote: None,
             scores: Series::with_capacity(SCORES_KEPT),
             devices: BTreeMap::new(),
             folded: 0,
@@ -218,6 +222,13 @@ impl ScoresPane {
     }
 
     /// The latest counts of the detector, alerts or tail stage, for its Stack row.
+    /// The figures of the detector that runs elsewhere (from the stack's description).
+    pub fn set_remote(&mut self, figures: Option<FunctionFigures>) -> bool {
+        let changed = self.remote != figures;
+        self.remote = figures;
+        changed
+    }
+
     pub fn live_figures(&self, stage: Stage) -> String {
         match stage {
             Stage::Detector => match self.detector {
@@ -274,7 +285,19 @@ impl ScoresPane {
                 warming_up: progress.warming_up,
                 lag_records: progress.lag_records,
                 // Kinesis says how far behind in time instead of in records.
-                lag_secs: progress.lag_ms.map(|ms| ms as f64 / 1000.0),
+                lag_secs: progress
+                    .lag_ms
+                    .or(self.remote.and_then(|f| f.iterator_age_ms))
+                    .map(|ms| ms as f64 / 1000.0),
+                detector_note: self.remote.map(|f| {
+                    (
+                        format!(
+                            "Lambda: {} invocations, {} errors, {} throttles in {} min",
+                            f.invocations, f.errors, f.throttles, f.window_mins
+                        ),
+                        f.errors > 0 || f.throttles > 0,
+                    )
+                }),
                 alerts: shown
                     .iter()
                     .skip(self.alert_offset)
@@ -421,5 +444,41 @@ mod tests {
         );
         assert!(p.scroll(-100));
         assert_eq!(p.alert_offset, 0);
+    }
+
+    #[test]
+    fn a_detector_in_lambda_gives_the_lag_and_its_figures() {
+        let mut p = ScoresPane::new(4.0);
+        p.on_event(&Event::Scores(vec![scored("aaaa", 0, 1.0)]));
+        assert_eq!(p.view(None, None).stats.unwrap().detector_note, None);
+        let figures = FunctionFigures {
+            iterator_age_ms: Some(2_500),
+            invocations: 12,
+            errors: 0,
+            throttles: 0,
+            window_mins: 5,
+        };
+        assert!(p.set_remote(Some(figures)));
+        assert!(
+            !p.set_remote(Some(figures)),
+            "unchanged figures redraw nothing"
+        );
+        let v = p.view(None, None).stats.unwrap();
+        assert_eq!(v.lag_secs, Some(2.5));
+        assert_eq!(
+            v.detector_note,
+            Some((
+                "Lambda: 12 invocations, 0 errors, 0 throttles in 5 min".to_string(),
+                false
+            ))
+        );
+        p.set_remote(Some(FunctionFigures {
+            errors: 3,
+            ..figures
+        }));
+        assert!(
+            p.view(None, None).stats.unwrap().detector_note.unwrap().1,
+            "errors warn"
+        );
     }
 }

@@ -193,7 +193,13 @@ impl StackPane {
             None => ("describing the stack…".to_string(), Vec::new(), Vec::new()),
             Some(Err(e)) => (format!("stack: {e}"), Vec::new(), Vec::new()),
             Some(Ok(snap)) => {
-                resources.extend(snap.resources.iter().chain(&snap.delivery).map(row));
+                resources.extend(
+                    snap.resources
+                        .iter()
+                        .chain(&snap.delivery)
+                        .chain(&snap.detector)
+                        .map(row),
+                );
                 (
                     format!("{}: {}", snap.title, snap.status_line()),
                     snap.events.clone(),

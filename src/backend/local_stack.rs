@@ -156,6 +156,8 @@ impl Stack for LocalStack {
                 ),
             ],
             delivery: None,
+            detector: None,
+            detector_figures: None,
         })
     }
 

@@ -24,6 +24,9 @@ pub struct Plan {
     /// `None` when something else delivers to the lake (Firehose on AWS).
     pub delivery: Option<DeliverySettings>,
     pub detector: DetectorSettings,
+    /// `Some(where)` when the detector runs elsewhere (the stack's Lambda function): this
+    /// process never scores, the tail shows what it writes.
+    pub detector_elsewhere: Option<String>,
     pub alerts: AlertSettings,
     /// Where the lake is: a folder, or `s3://bucket/prefix/`.
     pub lake: String,
@@ -37,20 +40,29 @@ impl Plan {
             producer: producer_settings(loaded),
             delivery: Some(delivery_settings(&layout, loaded)),
             detector: detector_settings(&layout, loaded),
+            detector_elsewhere: None,
             alerts: alert_settings(&layout, loaded),
             lake: layout.lake().display().to_string(),
             layout,
         }
     }
 
+    /// The detector's settings when this process runs the detector.
+    fn detector_here(&self) -> Option<DetectorSettings> {
+        self.detector_elsewhere
+            .is_none()
+            .then(|| self.detector.clone())
+    }
+
     /// Every stage the dashboard runs: the producer (paused unless `producer.autostart`),
-    /// delivery where this process delivers, the detector, alerts, and a tail of the anomaly
-    /// stream from two minutes back, which fills the Scores pane at once.
+    /// delivery where this process delivers, the detector unless it runs elsewhere, alerts,
+    /// and a tail of the anomaly stream from two minutes back, which fills the Scores pane at
+    /// once.
     pub fn dashboard(&self) -> PipelineSettings {
         PipelineSettings {
             producer: Some(self.producer.clone()),
             delivery: self.delivery.clone(),
-            detector: Some(self.detector.clone()),
+            detector: self.detector_here(),
             alerts: Some(self.alerts.clone()),
             tail: Some(StartAt::AtTimestamp(
                 chrono::Utc::now().timestamp_millis() - 120_000,
@@ -65,7 +77,7 @@ impl Plan {
         PipelineSettings {
             producer: Some(producer),
             delivery: self.delivery.clone().filter(|_| consumers),
-            detector: consumers.then(|| self.detector.clone()),
+            detector: self.detector_here().filter(|_| consumers),
             alerts: consumers.then(|| self.alerts.clone()),
             tail: None,
         }

@@ -42,6 +42,12 @@ pub fn detect_file(loaded: &Loaded, input: &Path) -> Result<ExitCode> {
 /// `iotaa detect`: the detector stage alone, following the readings stream.
 pub fn detect_follow(loaded: &Loaded) -> Result<ExitCode> {
     let backend = backend::open(loaded)?;
+    if let Some(place) = &backend.plan.detector_elsewhere {
+        eprintln!(
+            "detect: the detector runs in {place}, not here; `iotaa detect` scores in this process only with [aws] detector = \"app\""
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
     let lines = EventLines::default();
     let report: Reporter = Arc::new(move |event| match event {
         Event::Detector(_) => {}

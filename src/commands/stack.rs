@@ -12,9 +12,16 @@ use crate::config::Loaded;
 use crate::stack::Stdio;
 
 pub fn stack(loaded: &Loaded, action: &StackCommand) -> Result<ExitCode> {
-    let stack = backend::stack(loaded)?;
+    let mut loaded = loaded.clone();
+    if let StackCommand::Deploy {
+        artifact: Some(path),
+    } = action
+    {
+        loaded.config.aws.detector_artifact = Some(path.clone());
+    }
+    let stack = backend::stack(&loaded)?;
     let ok = match action {
-        StackCommand::Deploy => stack.deploy(&Stdio).map_err(|e| eyre!(e))?,
+        StackCommand::Deploy { .. } => stack.deploy(&Stdio).map_err(|e| eyre!(e))?,
         StackCommand::Delete { yes } => {
             if !yes && !confirm(&stack.delete_question())? {
                 return Ok(ExitCode::FAILURE);

@@ -155,6 +155,8 @@ fn from_parts(config: Config, source: Source, base: Option<&Path>) -> Result<Loa
             .unwrap_or_else(|| PathBuf::from(".iotaa")),
     };
     let queries_dir = resolve(&config.query.queries_dir);
+    let mut config = config;
+    config.aws.detector_artifact = config.aws.detector_artifact.as_deref().map(resolve);
     Ok(Loaded {
         config,
         source,

@@ -16,8 +16,9 @@ mod validate;
 pub use error::{ConfigError, line_col};
 pub use load::{Loaded, Source, load, load_bytes, load_file, locate, parse};
 pub use types::{
-    AlertsConfig, AwsConfig, Backend, Compression, Config, DeliveryConfig, DetectorConfig, Ingest,
-    LocalConfig, LogConfig, ProducerConfig, QueryConfig, SHIPPED, SpikeConfig, SpikeDirection,
+    AlertsConfig, AwsConfig, Backend, Compression, Config, DeliveryConfig, DetectorConfig,
+    DetectorPlace, Ingest, LocalConfig, LogConfig, ProducerConfig, QueryConfig, SHIPPED,
+    SpikeConfig, SpikeDirection,
 };
 pub use validate::validate;
 

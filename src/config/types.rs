@@ -281,6 +281,16 @@ pub enum Ingest {
     Firehose,
 }
 
+/// Where the detector runs on AWS.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DetectorPlace {
+    /// A Lambda function in the stack (crate `lambda/`): always on, whoever has a dashboard open.
+    Lambda,
+    /// In this process, as in local mode (for accounts that cannot create functions).
+    App,
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct AwsConfig {
@@ -299,6 +309,12 @@ pub struct AwsConfig {
     /// Email subscribed to the alert topic (confirm the mail AWS sends).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub alert_email: Option<String>,
+    /// Where the detector runs: in a Lambda function of the stack, or in this process.
+    pub detector: DetectorPlace,
+    /// The function's zip (`bootstrap.zip`) to deploy instead of building it with cargo-lambda
+    /// (`stack deploy --artifact PATH` sets it too).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub detector_artifact: Option<std::path::PathBuf>,
 }
 
 impl Default for AwsConfig {
@@ -311,6 +327,8 @@ impl Default for AwsConfig {
             ingest: Ingest::Kinesis,
             shard_count: 0,
             alert_email: None,
+            detector: DetectorPlace::Lambda,
+            detector_artifact: None,
         }
     }
 }

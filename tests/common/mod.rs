@@ -3,6 +3,7 @@
 #![allow(dead_code)] // each test binary uses a different part
 
 pub mod aws;
+pub mod proxy;
 
 use std::collections::HashMap;
 use std::io::Read;

@@ -201,6 +201,9 @@ pub struct ScoreStats {
     /// lag in time rather than records (Kinesis' MillisBehindLatest); shown instead of
     /// `lag_records`.
     pub lag_secs: Option<f64>,
+    /// When the detector runs elsewhere (the stack's Lambda function): its recent figures, and
+    /// whether they hold errors or throttles.
+    pub detector_note: Option<(String, bool)>,
     /// Alerts (of the focused device, if one is), most recent first, from `alert_offset` on.
     pub alerts: Vec<AlertRow>,
     /// Alerts in the (focused device's) history, and the index of `alerts[0]` in it.

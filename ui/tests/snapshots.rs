@@ -134,6 +134,7 @@ fn live() -> DashboardView {
         warming_up: None,
         lag_records: 0,
         lag_secs: None,
+        detector_note: None,
         alerts: vec![AlertRow {
             time: "06:41:07".into(),
             device: "cccc".into(),
@@ -369,6 +370,21 @@ fn detector_lag_shows_in_records_or_seconds() {
     assert!(with_lag(0, Some(2.34)).contains("detector 2.3 s behind"));
     assert!(!with_lag(0, None).contains("behind"));
     assert!(!with_lag(0, Some(0.01)).contains("behind"), "caught up");
+}
+
+/// A detector running in the stack's Lambda function shows its figures after the lag.
+#[test]
+fn a_detector_in_lambda_shows_its_figures() {
+    let mut v = live();
+    if let Some(s) = v.scores.stats.as_mut() {
+        s.lag_secs = Some(1.5);
+        s.detector_note = Some(("Lambda: 12 invocations, 0 errors".into(), false));
+    }
+    let screen = render(&v, 160, 40).to_string();
+    assert!(
+        screen.contains("detector 1.5 s behind  Lambda: 12 invocations, 0 errors"),
+        "{screen}"
+    );
 }
 
 #[test]

@@ -10,6 +10,7 @@ use aws_sdk_cloudformation::error::ProvideErrorMetadata;
 use aws_sdk_cloudformation::types::{Capability, Parameter, StackEvent, StackStatus};
 use color_eyre::eyre::{Result, eyre};
 
+use super::artifact::Artifact;
 use super::{TEMPLATE, error_line, parameters, sdk_error};
 use crate::config::Loaded;
 use crate::stack::{Say, Status, with_reason};
@@ -166,10 +167,105 @@ pub async fn deploy(
     conf: &SdkConfig,
     poll: Duration,
     say: &dyn Say,
+    artifact: Option<&Artifact>,
+) -> Result<bool> {
+    let Some(artifact) = artifact else {
+        return apply(loaded, conf, poll, say, "").await;
+    };
+    let client = Client::new(conf);
+    let name = &loaded.config.aws.stack_name;
+    // The code goes in the stack's own bucket, so a new stack is created without the function
+    // first (DetectorCodeKey ''), then updated with it.
+    let mut bucket = match describe(&client, name).await? {
+        Some(d) => d
+            .outputs
+            .into_iter()
+            .find(|(k, _)| k == "BucketName")
+            .map(|(_, v)| v),
+        None => None,
+    };
+    if bucket.is_none() {
+        say.out(format!(
+            "stack {name}: creating it without the detector function first (its code goes in the stack's bucket)"
+        ));
+        if !apply(loaded, conf, poll, say, "").await? {
+            return Ok(false);
+        }
+        bucket = outputs(&client, name)
+            .await?
+            .into_iter()
+            .find(|(k, _)| k == "BucketName")
+            .map(|(_, v)| v);
+    }
+    let bucket = bucket.ok_or_else(|| eyre!("stack {name}: no output BucketName"))?;
+    upload_artifact(loaded, conf, &bucket, artifact, say).await?;
+    apply(loaded, conf, poll, say, &artifact.key).await
+}
+
+/// Puts the function's zip at its key in `bucket`, unless it is there already.
+async fn upload_artifact(
+    loaded: &Loaded,
+    sdk: &SdkConfig,
+    bucket: &str,
+    artifact: &Artifact,
+    say: &dyn Say,
+) -> Result<()> {
+    let s3 = s3_client(loaded, sdk);
+    let key = &artifact.key;
+    if s3
+        .head_object()
+        .bucket(bucket)
+        .key(key)
+        .send()
+        .await
+        .is_ok()
+    {
+        say.out(format!("detector: s3://{bucket}/{key} is already uploaded"));
+        return Ok(());
+    }
+    s3.put_object()
+        .bucket(bucket)
+        .key(key)
+        .content_type("application/zip")
+        .body(artifact.bytes.clone().into())
+        .send()
+        .await
+        .map_err(|e| {
+            eyre!(
+                "upload the detector function to s3://{bucket}/{key}: {}",
+                error_line(&e)
+            )
+        })?;
+    say.out(format!(
+        "detector: uploaded {} to s3://{bucket}/{key}",
+        artifact.from.display()
+    ));
+    Ok(())
+}
+
+/// An S3 client; a custom endpoint (moto, MinIO) is addressed path-style.
+fn s3_client(loaded: &Loaded, sdk: &SdkConfig) -> aws_sdk_s3::Client {
+    let path_style =
+        loaded.config.aws.endpoint_url.is_some() || std::env::var_os("AWS_ENDPOINT_URL").is_some();
+    aws_sdk_s3::Client::from_conf(
+        aws_sdk_s3::config::Builder::from(sdk)
+            .force_path_style(path_style)
+            .build(),
+    )
+}
+
+/// Creates or updates the stack with the config's parameters and `detector_code` as the
+/// function's code key, and follows it until it settles.
+async fn apply(
+    loaded: &Loaded,
+    conf: &SdkConfig,
+    poll: Duration,
+    say: &dyn Say,
+    detector_code: &str,
 ) -> Result<bool> {
     let client = Client::new(conf);
     let name = &loaded.config.aws.stack_name;
-    let params: Vec<Parameter> = parameters(loaded)
+    let params: Vec<Parameter> = parameters(loaded, detector_code)
         .into_iter()
         .map(|(k, v)| {
             Parameter::builder()
@@ -313,13 +409,7 @@ pub async fn delete(
 /// how many. A custom endpoint (moto, MinIO) is addressed path-style.
 async fn empty_bucket(loaded: &Loaded, sdk: &SdkConfig, bucket: &str) -> Result<u64> {
     use aws_sdk_s3::types::{Delete, ObjectIdentifier};
-    let path_style =
-        loaded.config.aws.endpoint_url.is_some() || std::env::var_os("AWS_ENDPOINT_URL").is_some();
-    let s3 = aws_sdk_s3::Client::from_conf(
-        aws_sdk_s3::config::Builder::from(sdk)
-            .force_path_style(path_style)
-            .build(),
-    );
+    let s3 = s3_client(loaded, sdk);
     let mut deleted = 0u64;
     loop {
         let page = s3

@@ -13,9 +13,11 @@
 //! - `stack`: [`stack::AwsStack`], the stack as a [`crate::stack::Stack`];
 //! - `kinesis` and `firehose`: the pipeline's streams; `athena`: queries.
 
+pub mod artifact;
 pub mod athena;
 pub mod cloudformation;
 pub mod firehose;
+pub mod function;
 pub mod kinesis;
 pub mod stack;
 
@@ -31,7 +33,7 @@ use color_eyre::eyre::{Result, eyre};
 use super::layout::Layout;
 use super::local::LocalStreams;
 use super::settings::Plan;
-use crate::config::{Compression, Ingest, Loaded};
+use crate::config::{Compression, DetectorPlace, Ingest, Loaded};
 use crate::pipeline::Streams;
 use crate::stack::with_reason;
 use crate::text::{error_chain, one_line};
@@ -101,11 +103,25 @@ pub async fn sdk_config(loaded: &Loaded) -> Result<SdkConfig> {
     Ok(conf)
 }
 
-/// The template's parameters from the config: the same buffering, compression, threshold and
-/// table as the local pipeline.
-pub fn parameters(loaded: &Loaded) -> Vec<(String, String)> {
+/// The template's parameters from the config: the same buffering, compression, threshold,
+/// table and detector as the local pipeline. `detector_code` is the key of the detector
+/// function's zip in the stack's bucket, or empty for no function (the app scores).
+pub fn parameters(loaded: &Loaded, detector_code: &str) -> Vec<(String, String)> {
     let c = &loaded.config;
+    let d = &c.detector;
     vec![
+        ("DetectorCodeKey".into(), detector_code.to_string()),
+        ("DetectorTrees".into(), d.trees.to_string()),
+        ("DetectorSampleSize".into(), d.sample_size.to_string()),
+        ("DetectorTimeDecay".into(), d.time_decay.to_string()),
+        ("DetectorShingleSize".into(), d.shingle_size.to_string()),
+        ("DetectorPerDevice".into(), d.per_device.to_string()),
+        ("DetectorExplanation".into(), d.explanation.to_string()),
+        ("DetectorRandomSeed".into(), d.random_seed.to_string()),
+        (
+            "SnapshotIntervalSeconds".into(),
+            d.snapshot_interval_secs.to_string(),
+        ),
         ("ShardCount".into(), c.aws.shard_count.to_string()),
         (
             "Ingest".into(),
@@ -261,6 +277,25 @@ pub fn open(loaded: &Loaded, runtime: &tokio::runtime::Runtime) -> Result<Opened
     let mut plan = Plan::new(layout.clone(), loaded);
     // Firehose delivers to S3: no delivery stage here.
     plan.delivery = None;
+    let function = deployed.outputs.get("DetectorFunctionName");
+    match (loaded.config.aws.detector, function) {
+        (DetectorPlace::Lambda, Some(name)) => {
+            plan.detector_elsewhere = Some(format!("the Lambda function {name}"));
+        }
+        (DetectorPlace::Lambda, None) => {
+            plan.detector.note = Some(format!(
+                "stack {} has no detector function yet (`iotaa stack deploy` adds it): scoring here",
+                deployed.stack
+            ));
+        }
+        (DetectorPlace::App, Some(name)) => {
+            return Err(eyre!(
+                "stack {} runs the detector in the Lambda function {name} but [aws] detector is \"app\": both would score every reading; redeploy (`iotaa stack deploy`) to remove the function, or set detector = \"lambda\"",
+                deployed.stack
+            ));
+        }
+        (DetectorPlace::App, None) => {}
+    }
     plan.lake = match (
         deployed.outputs.get("BucketName"),
         loaded.config.delivery.prefix.as_str(),
@@ -281,7 +316,9 @@ pub fn open(loaded: &Loaded, runtime: &tokio::runtime::Runtime) -> Result<Opened
                 &layout.data_dir.join("streams").join("firehose-sent"),
                 loaded,
             )?;
-            plan.detector.note = Some("scores what this machine sends to Firehose".to_string());
+            if plan.detector_elsewhere.is_none() {
+                plan.detector.note = Some("scores what this machine sends to Firehose".to_string());
+            }
             Arc::new(firehose::FirehoseIngest::new(writer, sent, kinesis)?)
         }
     };

@@ -63,12 +63,15 @@ impl Stack for AwsStack {
     }
 
     fn deploy(&self, say: &dyn Say) -> Result<bool, String> {
+        let artifact =
+            super::artifact::detector_artifact(&self.loaded, say).map_err(|e| report_chain(&e))?;
         self.runtime
             .block_on(cloudformation::deploy(
                 &self.loaded,
                 &self.sdk,
                 self.poll,
                 say,
+                artifact.as_ref(),
             ))
             .map_err(|e| report_chain(&e))
     }
@@ -104,6 +107,8 @@ pub async fn snapshot(sdk: &SdkConfig, name: &str) -> Result<StackSnapshot> {
         events: Vec::new(),
         outputs: Vec::new(),
         delivery: None,
+        detector: None,
+        detector_figures: None,
     };
     let Some(described) = describe(&client, name).await? else {
         return Ok(snap);
@@ -133,6 +138,19 @@ pub async fn snapshot(sdk: &SdkConfig, name: &str) -> Result<StackSnapshot> {
     snap.events = events;
     if let Some((_, delivery)) = snap.outputs.iter().find(|(k, _)| k == "DeliveryStreamName") {
         snap.delivery = Some(firehose_status(sdk, delivery).await);
+    }
+    let output = |key: &str| {
+        snap.outputs
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.clone())
+    };
+    if let Some(function) = output("DetectorFunctionName") {
+        let mapping = output("DetectorMappingId");
+        let (row, figures) =
+            super::function::detector_row(sdk, &function, mapping.as_deref()).await;
+        snap.detector = Some(row);
+        snap.detector_figures = figures;
     }
     Ok(snap)
 }

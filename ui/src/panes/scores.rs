@@ -146,6 +146,14 @@ fn render_state(s: &ScoreStats, area: Rect, buf: &mut Buffer) {
             Style::new().fg(theme::WARN),
         ));
     }
+    if let Some((note, warn)) = &s.detector_note {
+        let style = if *warn {
+            Style::new().fg(theme::WARN)
+        } else {
+            theme::muted()
+        };
+        state.push(Span::styled(format!("  {note}"), style));
+    }
     Line::from(state).render(area, buf);
 }
 
