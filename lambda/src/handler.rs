@@ -233,8 +233,10 @@ impl<A: Aws> Handler<A> {
         let Some(model) = self.models.get_mut(&key) else {
             return Some(first);
         };
-        let mut to_put: Vec<SeqNo> = Vec::new();
-        let mut scores = Vec::new();
+        // This batch's scores to put, in sequence order: held ones (a retry) are taken out of
+        // `pending`, new ones go straight here; what is not stored goes back to `pending`.
+        let mut to_put: Vec<(SeqNo, (String, Vec<u8>))> = Vec::with_capacity(records.len());
+        let mut scores = Vec::with_capacity(records.len());
         let mut skipped_lines = Vec::new();
         for (seq_text, data) in records {
             let Some(seq) = SeqNo::parse(seq_text) else {
@@ -245,54 +247,45 @@ impl<A: Aws> Handler<A> {
                 continue;
             };
             if model.last.as_ref().is_some_and(|last| seq <= *last) {
-                if model.pending.contains_key(&seq) {
-                    to_put.push(seq);
-                } else {
-                    summary.already_stored += 1;
+                match model.pending.remove(&seq) {
+                    Some(held) => to_put.push((seq, held)),
+                    None => summary.already_stored += 1,
                 }
                 continue;
             }
-            model.last = Some(seq.clone());
             match Reading::decode(data) {
                 Ok(reading) => {
                     let scored = model.detector.score(&reading);
                     scores.push(scored.anomaly_score);
                     summary.scored += 1;
-                    model
-                        .pending
-                        .insert(seq.clone(), (reading.device_id.clone(), scored.encode()));
-                    to_put.push(seq);
+                    let line = scored.encode();
+                    to_put.push((seq.clone(), (scored.reading.device_id, line)));
                 }
                 Err(e) => {
                     summary.not_readings += 1;
                     skipped_lines.push(format!("shard {shard}: record {seq} skipped: {e}"));
                 }
             }
+            model.last = Some(seq);
         }
         for line in &skipped_lines {
             self.log(line);
         }
         note_max(summary, &scores);
 
-        // Put the pending scores of this batch, in sequence order.
-        to_put.sort();
-        to_put.dedup();
-        let entries: Vec<(String, Vec<u8>)> = {
-            let model = self.models.get(&key)?;
-            to_put
-                .iter()
-                .filter_map(|s| model.pending.get(s).cloned())
-                .collect()
-        };
+        to_put.sort_by(|a, b| a.0.cmp(&b.0));
+        to_put.dedup_by(|a, b| a.0 == b.0);
+        let (seqs, entries): (Vec<SeqNo>, Vec<(String, Vec<u8>)>) = to_put.into_iter().unzip();
         let (stored, error) = self.put_all(&entries).await;
         summary.put += stored.iter().filter(|s| **s).count();
         let model = self.models.get_mut(&key)?;
         let mut first_unstored = None;
-        for (seq, ok) in to_put.iter().zip(&stored) {
-            if *ok {
-                model.pending.remove(seq);
-            } else if first_unstored.is_none() {
-                first_unstored = Some(seq.clone());
+        for ((seq, entry), ok) in seqs.into_iter().zip(entries).zip(&stored) {
+            if !*ok {
+                if first_unstored.is_none() {
+                    first_unstored = Some(seq.clone());
+                }
+                model.pending.insert(seq, entry);
             }
         }
         summary.unstored += stored.iter().filter(|s| !**s).count();
@@ -515,12 +508,25 @@ impl<A: Aws> Handler<A> {
                 tokio::time::sleep(pause).await;
                 pause *= 2;
             }
-            let batch: Vec<(String, Vec<u8>)> = todo.iter().map(|&i| entries[i].clone()).collect();
-            for run in chunks(&batch, PUT_MAX_RECORDS, PUT_MAX_BYTES) {
+            // The first try sends `entries` as they are; a retry, the ones still not stored.
+            let retry: Vec<(String, Vec<u8>)>;
+            let batch: &[(String, Vec<u8>)] = if todo.len() == entries.len() {
+                entries
+            } else {
+                retry = todo.iter().map(|&i| entries[i].clone()).collect();
+                &retry
+            };
+            for run in chunks(batch, PUT_MAX_RECORDS, PUT_MAX_BYTES) {
                 match self.aws.put_records(&batch[run.clone()]).await {
                     Ok(failed) => {
+                        let mut failed_in_run = vec![false; run.len()];
+                        for &j in &failed {
+                            if let Some(f) = failed_in_run.get_mut(j) {
+                                *f = true;
+                            }
+                        }
                         for (j, entry) in run.clone().enumerate() {
-                            if !failed.contains(&j) {
+                            if !failed_in_run[j] {
                                 stored[todo[entry]] = true;
                             }
                         }
