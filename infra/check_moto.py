@@ -9,14 +9,21 @@ What it does, in order:
      its parameter defaults are config.toml's [detector], the function gets every environment
      variable it reads, its role is exactly the least-privilege set of statements, the mapping
      and the Firehose processor are configured as documented, and no lifecycle rule expires
-     artifacts/ or detector-state/.
+     artifacts/ or detector-state/. For issue 13 (safe on AWS): no named resource needs a
+     replacement under the same name when a parameter changes (REPLACEMENT, each type's
+     replacement properties), names fit with a 50-character stack name, no IAM resource is
+     named, the template fits the TemplateBody limit, the Athena cutoff, the alarms and what lets
+     them reach the encrypted topic, the alert failure queue and role, the lake's lifecycle, the
+     iotaa:stack tags, Firehose's S3 scope and encryption, and infra/operator-policy.json and
+     infra/deploy-policy.json.
   2. Creates the stack with default parameters, waits for CREATE_COMPLETE (or prints every
      resource's failure reason), checks the outputs and describes every resource moto made.
   3. Runs the alert function's inline code here (moto cannot run Lambda code without Docker)
      against moto's SNS, with the records the event-source filter lets through and some it drops.
   4. Deletes the stack, waits for DELETE_COMPLETE and checks the resources are gone.
   5. Does 2 and 4 again with non-default parameters (provisioned shards, a lake prefix, an email
-     subscription, another threshold), so the template's conditions are exercised.
+     subscription, another threshold, an expiry, a cutoff), so the template's conditions are
+     exercised; the first stack also switches Ingest to firehose and back before it is deleted.
   6. The detector's two-phase deploy, once per Ingest: creates the stack without a detector
      (DetectorCodeKey ''), uploads a small zip holding `bootstrap` to
      artifacts/detector/<sha256>.zip, updates the stack with that key (every other parameter
@@ -37,6 +44,8 @@ import argparse
 import ast
 import base64
 import contextlib
+import copy
+import fnmatch
 import hashlib
 import io
 import json
@@ -62,6 +71,7 @@ OUTPUTS = [
     "ReadingsStreamName", "AnomalyStreamName", "DeliveryStreamName", "BucketName", "LakePrefix",
     "LakeLocation", "GlueDatabaseName", "GlueTableName", "AthenaWorkGroup",
     "AthenaResultsLocation", "AlertTopicArn", "AlertFunctionName", "AlertThreshold", "Ingest",
+    "AthenaBytesScannedCutoff", "AlertFailureQueueUrl", "AlarmNames",
 ]
 # Outputs of the detector: the first and last with any DetectorCodeKey, the middle two only with
 # Ingest=kinesis (the mapping and its failure queue).
@@ -131,12 +141,105 @@ DETECTOR_TRIGGER = {
     "MaximumRecordAgeInSeconds": 86400, "FunctionResponseTypes": ["ReportBatchItemFailures"],
     "DestinationConfig": {"OnFailure": {"Destination": {
         "Fn::GetAtt": ["DetectorFailureQueue", "Arn"]}}},
+    "Tags": [{"Key": "iotaa:stack", "Value": {"Ref": "AWS::StackName"}}],
 }
 DETECTOR_PROCESSING = {"Enabled": True, "Processors": [{"Type": "Lambda", "Parameters": [
     {"ParameterName": "LambdaArn", "ParameterValue": {"Fn::GetAtt": ["DetectorFunction", "Arn"]}},
     {"ParameterName": "NumberOfRetries", "ParameterValue": "3"},
     {"ParameterName": "BufferSizeInMBs", "ParameterValue": "1"},
     {"ParameterName": "BufferIntervalInSeconds", "ParameterValue": "60"}]}]}
+
+# ----------------------------------------------------------------------------- issue 13 tables
+OPERATOR_POLICY = ROOT / "infra" / "operator-policy.json"
+DEPLOY_POLICY = ROOT / "infra" / "deploy-policy.json"
+README = ROOT / "infra" / "README.md"
+TEMPLATE_BODY_LIMIT = 51200  # bytes: CreateStack/UpdateStack TemplateBody (the app sends the body)
+STACK_NAME_MAX = 50  # the longest stack name the README allows
+TAG = {"Key": "iotaa:stack", "Value": {"Ref": "AWS::StackName"}}
+
+# Per resource type of the template: (the properties that name it, the properties whose change
+# means replacement), as paths. From the "Update requires: Replacement" lines of AWS's
+# CloudFormation resource reference pages, which are the registry schemas' createOnlyProperties
+# (cfn-lint ships those schemas; the check below compares). Glue::Database's CatalogId is
+# Replacement on the older reference page and updatable in the schema: kept, to be safe. A
+# resource is custom-named when it sets one of its name properties; the bucket and the roles
+# are not (generated names), which is what lets CloudFormation replace them.
+REPLACEMENT = {
+    "AWS::Kinesis::Stream": (["Name"], ["Name"]),
+    "AWS::KinesisFirehose::DeliveryStream": (["DeliveryStreamName"], [
+        "DeliveryStreamName", "DeliveryStreamType", "KinesisStreamSourceConfiguration",
+        "DirectPutSourceConfiguration", "MSKSourceConfiguration", "DatabaseSourceConfiguration",
+        "ElasticsearchDestinationConfiguration/VpcConfiguration",
+        "AmazonopensearchserviceDestinationConfiguration/VpcConfiguration",
+        "AmazonOpenSearchServerlessDestinationConfiguration/VpcConfiguration",
+        "IcebergDestinationConfiguration/CatalogConfiguration",
+        "SnowflakeDestinationConfiguration/SnowflakeVpcConfiguration"]),
+    "AWS::Lambda::Function": (["FunctionName"], ["FunctionName", "PackageType", "TenancyConfig"]),
+    "AWS::Lambda::EventSourceMapping": ([], [
+        "EventSourceArn", "StartingPosition", "StartingPositionTimestamp",
+        "SelfManagedEventSource"]),
+    "AWS::SQS::Queue": (["QueueName"], ["QueueName", "FifoQueue"]),
+    "AWS::SNS::Topic": (["TopicName"], ["TopicName", "FifoTopic"]),
+    "AWS::SNS::TopicPolicy": ([], []),
+    "AWS::SNS::Subscription": ([], ["Endpoint", "Protocol", "TopicArn"]),
+    "AWS::Logs::LogGroup": (["LogGroupName"], ["LogGroupName"]),
+    "AWS::Logs::LogStream": (["LogGroupName", "LogStreamName"], ["LogGroupName", "LogStreamName"]),
+    "AWS::Athena::WorkGroup": (["Name"], ["Name"]),
+    "AWS::Glue::Database": (["DatabaseInput/Name", "DatabaseName"], ["CatalogId", "DatabaseName"]),
+    "AWS::Glue::Table": (["DatabaseName", "TableInput/Name", "Name"], [
+        "CatalogId", "DatabaseName", "TableInput/Name", "Name"]),
+    "AWS::CloudWatch::Alarm": (["AlarmName"], ["AlarmName"]),
+    "AWS::KMS::Key": ([], []),
+    "AWS::S3::Bucket": (["BucketName"], ["BucketName", "BucketNamePrefix", "BucketNamespace"]),
+    "AWS::S3::BucketPolicy": ([], ["Bucket"]),
+    "AWS::IAM::Role": (["RoleName"], ["RoleName", "Path"]),
+}
+# Longest name each named type allows (AWS's limits), for the longest stack name.
+NAME_LIMITS = {
+    "AWS::Kinesis::Stream": 128, "AWS::KinesisFirehose::DeliveryStream": 64,
+    "AWS::Lambda::Function": 64, "AWS::SQS::Queue": 80, "AWS::SNS::Topic": 256,
+    "AWS::Logs::LogGroup": 512, "AWS::Athena::WorkGroup": 128, "AWS::CloudWatch::Alarm": 255,
+}
+# What Lambda needs to poll a Kinesis stream through an event-source mapping (Lambda developer
+# guide, "Process Kinesis Data Streams records with Lambda"). kinesis:ListStreams, in the managed
+# policy AWSLambdaKinesisExecutionRole too, cannot be scoped to a stream and is not needed.
+LAMBDA_KINESIS_ACTIONS = [
+    "kinesis:DescribeStream", "kinesis:DescribeStreamSummary", "kinesis:GetRecords",
+    "kinesis:GetShardIterator", "kinesis:ListShards", "kinesis:SubscribeToShard"]
+# The alarms: logical id -> (condition, namespace, metric, dimension name, dimension value).
+ALARMS = {
+    "ReadingsIteratorAgeAlarm": ("NoStreamDetector", "AWS/Kinesis",
+                                 "GetRecords.IteratorAgeMilliseconds", "StreamName",
+                                 {"Ref": "ReadingsStream"}),
+    "DetectorIteratorAgeAlarm": ("StreamDetector", "AWS/Lambda", "IteratorAge", "FunctionName",
+                                 {"Ref": "DetectorFunction"}),
+    "DeliveryFreshnessAlarm": (None, "AWS/Firehose", "DeliveryToS3.DataFreshness",
+                               "DeliveryStreamName", "DeliveryStream.DeliveryStreamName"),
+    "AlertErrorsAlarm": (None, "AWS/Lambda", "Errors", "FunctionName", {"Ref": "AlertFunction"}),
+    "AlertIteratorAgeAlarm": (None, "AWS/Lambda", "IteratorAge", "FunctionName",
+                              {"Ref": "AlertFunction"}),
+}
+# Keys the stack keeps for itself (never lake, never expired but athena-results/ after 7 days).
+OWN_KEYS = ["athena-results/q.csv", "artifacts/detector/" + "0a" * 32 + ".zip",
+            STATE_PREFIX + "shardId-000000000000.json"]
+# The SDK calls the app makes on a deployed stack (src/backend/aws/, as of issue 13), as IAM
+# actions: the operator policy must allow each.
+APP_CALLS = [
+    "kinesis:PutRecords", "kinesis:GetRecords", "kinesis:GetShardIterator", "kinesis:ListShards",
+    "kinesis:DescribeStreamSummary", "firehose:PutRecordBatch", "firehose:DescribeDeliveryStream",
+    "athena:StartQueryExecution", "athena:GetQueryExecution", "athena:GetQueryResults",
+    "athena:StopQueryExecution", "s3:GetObject", "s3:ListBucket",
+    "cloudformation:DescribeStacks", "cloudformation:DescribeStackResources",
+    "cloudformation:DescribeStackEvents", "lambda:GetEventSourceMapping",
+    "cloudwatch:GetMetricData", "cloudwatch:DescribeAlarms",
+]
+# Placeholders the app substitutes in the policy files (infra/README.md lists them): the
+# partition, region and account of the stack, its name (and in lower case, as bucket names
+# are), and the stack's outputs by name (an absent output, LakePrefix, is '').
+PSEUDO_PLACEHOLDERS = ["Partition", "Region", "Account", "StackName", "StackNameLower"]
+OUTPUT_PLACEHOLDERS = ["ReadingsStreamName", "AnomalyStreamName", "DeliveryStreamName",
+                       "BucketName", "LakePrefix", "AthenaWorkGroup", "GlueDatabaseName",
+                       "GlueTableName"]
 
 # Make sure nothing here can reach a real account, whatever the caller's environment holds.
 for var in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN", "AWS_CONFIG_FILE",
@@ -432,13 +535,490 @@ def detector_static_checks(tpl, rep):
         "delivery role may invoke the detector function (only with FirehoseDetector)")
 
     # The bucket keeps the function's code and the model.
-    rules = res["LakeBucket"]["Properties"]["LifecycleConfiguration"]["Rules"]
-    expiring = [r for r in rules if any(k.startswith(("Expiration", "NoncurrentVersion"))
-                                        for k in r)]
-    hit = [r for r in expiring if any(
-        key.startswith(r.get("Prefix", r.get("Filter", {}).get("Prefix", "")))
-        for key in ("artifacts/detector/x.zip", STATE_PREFIX + "x"))]
+    hit = []
+    for variant in ({}, {"LakeExpirationDays": 1}):
+        rules = evaluate(res["LakeBucket"]["Properties"]["LifecycleConfiguration"]["Rules"],
+                         template_env(tpl, variant), conditions_for(tpl, variant))
+        expiring = [r for r in rules if any(k.startswith(("Expiration", "NoncurrentVersion"))
+                                            for k in r)]
+        hit += [r for r in expiring if any(
+            key.startswith(r.get("Prefix", r.get("Filter", {}).get("Prefix", "")))
+            for key in ("artifacts/detector/x.zip", STATE_PREFIX + "x"))]
     rep.check(not hit, "no lifecycle rule expires artifacts/ or detector-state/", f"{hit}")
+
+
+# ----------------------------------------------------------------------------- issue 13 (static)
+
+DROPPED = object()  # what AWS::NoValue leaves
+
+
+def conditions_for(tpl, params):
+    """Every condition of the template, evaluated for these parameters (over the defaults)."""
+    eff = {k: str(v.get("Default", "")) for k, v in tpl["Parameters"].items()}
+    eff.update({k: str(v) for k, v in params.items()})
+    done = {}
+
+    def value(x):
+        return eff[x["Ref"]] if isinstance(x, dict) and "Ref" in x else str(x)
+
+    def ev(c):
+        (fn, arg), = c.items()
+        if fn == "Condition":
+            return named(arg)
+        if fn == "Fn::Equals":
+            return value(arg[0]) == value(arg[1])
+        if fn == "Fn::Not":
+            return not ev(arg[0])
+        if fn == "Fn::And":
+            return all(ev(x) for x in arg)
+        if fn == "Fn::Or":
+            return any(ev(x) for x in arg)
+        raise ValueError(f"condition function {fn}")
+
+    def named(name):
+        if name not in done:
+            done[name] = ev(tpl["Conditions"][name])
+        return done[name]
+
+    for name in tpl["Conditions"]:
+        named(name)
+    return done
+
+
+def template_env(tpl, params, stack="s"):
+    """Names a template value may refer to, as text: parameters (defaults overridden by params),
+    pseudo parameters, and the bucket as <bucket> (the .sql placeholder)."""
+    env = {k: str(v.get("Default", "")) for k, v in tpl["Parameters"].items()}
+    env.update({k: str(v) for k, v in params.items()})
+    env.update({"AWS::StackName": stack, "AWS::Partition": "aws", "AWS::Region": REGION,
+                "AWS::AccountId": "123456789012", "LakeBucket": "<bucket>",
+                "LakeBucket.Arn": "arn:aws:s3:::<bucket>"})
+    return env
+
+
+def evaluate(value, env, conds):
+    """A template value with env's names substituted and every !If decided; what AWS::NoValue
+    drops is dropped. Whatever cannot be resolved is left as it is."""
+    if isinstance(value, list):
+        return [v for v in (evaluate(x, env, conds) for x in value) if v is not DROPPED]
+    if not isinstance(value, dict):
+        return value
+    if len(value) == 1:
+        (fn, arg), = value.items()
+        if fn == "Ref":
+            return DROPPED if arg == "AWS::NoValue" else env.get(arg, value)
+        if fn == "Fn::If":
+            return evaluate(arg[1] if conds[arg[0]] else arg[2], env, conds)
+        if fn == "Fn::GetAtt":
+            return env.get(".".join(arg), value)
+        if fn == "Fn::Sub":
+            text, local = (arg, {}) if isinstance(arg, str) else arg
+            local = {k: evaluate(v, env, conds) for k, v in local.items()}
+
+            def one(m):
+                name = m.group(1)
+                if name.startswith("!"):
+                    return "${" + name[1:] + "}"
+                got = local.get(name, env.get(name))
+                return got if isinstance(got, str) else m.group(0)
+            return re.sub(r"\$\{([^}]+)\}", one, text)
+        if fn == "Fn::Join":
+            parts = evaluate(arg[1], env, conds)
+            if all(isinstance(x, str) for x in parts):
+                return arg[0].join(parts)
+    out = {k: evaluate(v, env, conds) for k, v in value.items()}
+    return {k: v for k, v in out.items() if v is not DROPPED}
+
+
+def at_path(props, path):
+    """The value at a/b/c in a resource's properties (None if absent). An !If met on the way is
+    returned whole: whatever it depends on, the value does."""
+    value = props
+    for key in path.split("/"):
+        if isinstance(value, dict) and "Fn::If" in value:
+            return value
+        if not isinstance(value, dict) or key not in value:
+            return None
+        value = value[key]
+    return value
+
+
+class Dependencies:
+    """Which parameters a template value changes with: through Ref and !Sub, the conditions of
+    its !If, and the identity (name and replacement properties) of the resources it refers to,
+    since replacing a resource changes its name or ARN."""
+
+    def __init__(self, tpl):
+        self.tpl = tpl
+        self.res = tpl["Resources"]
+        self.params = set(tpl["Parameters"])
+        self.memo = {}
+
+    def of(self, value):
+        if isinstance(value, list):
+            return set().union(*(self.of(x) for x in value)) if value else set()
+        if isinstance(value, str) or not isinstance(value, dict):
+            return set()
+        if len(value) == 1:
+            (fn, arg), = value.items()
+            if fn == "Ref":
+                return self.name(arg)
+            if fn == "Fn::GetAtt":
+                return self.identity(arg[0])
+            if fn == "Condition":
+                return self.of(self.tpl["Conditions"][arg])
+            if fn == "Fn::If":
+                return self.of(self.tpl["Conditions"][arg[0]]) | self.of(arg[1:])
+            if fn == "Fn::Sub":
+                text, local = (arg, {}) if isinstance(arg, str) else arg
+                got = self.of(list(local.values()))
+                for ref in re.findall(r"\$\{([^}!][^}]*)\}", text):
+                    got |= self.of(local[ref]) if ref in local else self.name(ref.split(".")[0])
+                return got
+        return self.of(list(value.values()))
+
+    def name(self, ref):
+        if ref in self.params:
+            return {ref}
+        return self.identity(ref) if ref in self.res else set()
+
+    def identity(self, lid):
+        if lid not in self.memo:
+            self.memo[lid] = set()  # a cycle adds nothing
+            r = self.res[lid]
+            names, replaced = REPLACEMENT.get(r["Type"], ([], []))
+            props = r.get("Properties", {})
+            self.memo[lid] = self.of([at_path(props, p) for p in names + replaced])
+        return self.memo[lid]
+
+
+def replacement_faults(tpl):
+    """For each custom-named resource, its replacement properties that depend on a parameter its
+    name does not depend on: changing that parameter means replacing the resource under the same
+    name, which CloudFormation cannot do (the update fails and rolls back)."""
+    deps = Dependencies(tpl)
+    faults, renamed = [], {}
+    for lid, r in tpl["Resources"].items():
+        names, replaced = REPLACEMENT.get(r["Type"], ([], []))
+        props = r.get("Properties", {})
+        present = [p for p in names if at_path(props, p) is not None]
+        if not present:
+            continue
+        by_name = deps.of([at_path(props, p) for p in present])
+        if by_name:
+            renamed[lid] = sorted(by_name)
+        for path in replaced:
+            value = at_path(props, path)
+            extra = deps.of(value) - by_name if value is not None else set()
+            if extra:
+                faults.append(f"{lid}.{path} changes with {sorted(extra)}, its name does not")
+    return faults, renamed
+
+
+_SCHEMAS = {}
+
+
+def registry_schema(rtype):
+    """AWS's CloudFormation registry schema of a resource type, as cfn-lint ships it, or None."""
+    if rtype not in _SCHEMAS:
+        try:
+            import cfnlint
+            root = Path(cfnlint.__file__).parent / "data" / "schemas"
+            ids = json.loads((root / "providers" / "us-east-1.json").read_text())
+            _SCHEMAS[rtype] = json.loads((root / "resources" / f"{ids[rtype]}.json").read_text())
+        except (ImportError, OSError, KeyError, ValueError):
+            _SCHEMAS[rtype] = None
+    return _SCHEMAS[rtype]
+
+
+def unwrap_if(items):
+    """(condition or None, item) for a list whose items may be !If [cond, item, AWS::NoValue]."""
+    return [(x["Fn::If"][0], x["Fn::If"][1]) if isinstance(x, dict) and "Fn::If" in x
+            and x["Fn::If"][2] == NO_VALUE else (None, x) for x in items]
+
+
+def iam_allows(patterns, action):
+    return any(fnmatch.fnmatchcase(action.lower(), p.lower()) for p in as_list(patterns))
+
+
+def aws_static_checks(tpl, rep, path=TEMPLATE):
+    """Issue 13: updates CloudFormation can do, cost guards, alarms, failure destinations, the
+    lake's lifecycle, tags, least privilege and encryption."""
+    section("template: safe to run on AWS (static checks, issue 13)")
+    res = tpl["Resources"]
+    params = tpl["Parameters"]
+    outs = tpl["Outputs"]
+    size = path.stat().st_size
+    rep.check(size <= TEMPLATE_BODY_LIMIT, f"template is {size} bytes, within CloudFormation's "
+              f"TemplateBody limit of {TEMPLATE_BODY_LIMIT} (the app sends the body)")
+
+    # 1. Every parameter change is an update CloudFormation can do.
+    types = sorted({r["Type"] for r in res.values()})
+    rep.equal([t for t in types if t not in REPLACEMENT], [],
+              "every resource type has its replacement properties in REPLACEMENT")
+    missing = {}
+    for t in types:
+        schema = registry_schema(t)
+        if schema is None:
+            print(f"  note  no registry schema for {t} (cfn-lint not importable?): not compared")
+            continue
+        create_only = [p.removeprefix("/properties/") for p in
+                       schema.get("createOnlyProperties", [])]
+        gap = [p for p in create_only if p not in REPLACEMENT.get(t, ([], []))[1]]
+        if gap:
+            missing[t] = gap
+    rep.equal(missing, {}, "REPLACEMENT includes every createOnly property of AWS's registry "
+              "schemas (cfn-lint's copy)")
+    faults, renamed = replacement_faults(tpl)
+    rep.equal(faults, [], "no named resource must be replaced under the same name when a "
+              "parameter changes (its replacement properties depend only on parameters its name "
+              "depends on); renamed with a parameter: " + ", ".join(
+                  f"{k} ({'/'.join(v)})" for k, v in sorted(renamed.items())))
+    old = copy.deepcopy(tpl)
+    old["Resources"]["DeliveryStream"]["Properties"]["DeliveryStreamName"] = {
+        "Fn::Sub": "${AWS::StackName}-devicedata"}
+    old_faults, _ = replacement_faults(old)
+    rep.check(any(f.startswith("DeliveryStream.DeliveryStreamType changes with ['Ingest']")
+                  for f in old_faults),
+              "the check finds the fault it was written for (a fixed Firehose name with "
+              "DeliveryStreamType on Ingest)", f"{old_faults}")
+    iam_named = [lid for lid, r in res.items() if r["Type"].startswith("AWS::IAM::") and any(
+        k in r.get("Properties", {}) for k in ("RoleName", "ManagedPolicyName", "UserName",
+                                               "GroupName", "InstanceProfileName"))]
+    rep.equal(iam_named, [], "no IAM resource is named (CAPABILITY_IAM is enough, no NAMED_IAM)")
+    long = []
+    for variant in ({}, {"Ingest": "firehose", "DetectorCodeKey": "x"}):
+        env = template_env(tpl, variant, stack="s" * STACK_NAME_MAX)
+        conds = conditions_for(tpl, variant)
+        for lid, r in res.items():
+            limit = NAME_LIMITS.get(r["Type"])
+            names, _ = REPLACEMENT.get(r["Type"], ([], []))
+            for path in names if limit else []:
+                name = evaluate(at_path(r.get("Properties", {}), path), env, conds)
+                if isinstance(name, str) and len(name) > limit:
+                    long.append(f"{lid} {name!r} ({len(name)} > {limit})")
+    rep.equal(long, [], f"every name fits its limit with a {STACK_NAME_MAX}-character stack name")
+
+    # 2. Athena's per-query scan limit.
+    p = params.get("BytesScannedCutoffPerQuery", {})
+    rep.equal((p.get("Type"), p.get("Default"), p.get("MinValue")),
+              ("Number", 10737418240, 10000000),
+              "BytesScannedCutoffPerQuery: Number, default 10 GiB, at least Athena's 10 MB")
+    wg = res["QueryWorkGroup"]["Properties"]["WorkGroupConfiguration"]
+    rep.equal((wg.get("BytesScannedCutoffPerQuery"),
+               outs.get("AthenaBytesScannedCutoff", {}).get("Value")),
+              ({"Ref": "BytesScannedCutoffPerQuery"},) * 2,
+              "the workgroup's cutoff and output AthenaBytesScannedCutoff are the parameter")
+
+    # 3. Alarms to the alert topic.
+    alarms = {lid: r for lid, r in res.items() if r["Type"] == "AWS::CloudWatch::Alarm"}
+    rep.equal(sorted(alarms), sorted(ALARMS), "alarms: readings (or detector) iterator age, "
+              "Firehose data freshness, alert function errors and iterator age")
+    wrong = []
+    for lid, (cond, ns, metric, dim, dim_value) in ALARMS.items():
+        a = alarms.get(lid, {})
+        ap = a.get("Properties", {})
+        if dim_value == "DeliveryStream.DeliveryStreamName":
+            dim_value = res["DeliveryStream"]["Properties"]["DeliveryStreamName"]
+        got = (a.get("Condition"), ap.get("Namespace"), ap.get("MetricName"),
+               ap.get("Dimensions"), ap.get("AlarmActions"), ap.get("TreatMissingData"),
+               str(ap.get("AlarmName", {}).get("Fn::Sub", "")).startswith("${AWS::StackName}-"))
+        want = (cond, ns, metric, [{"Name": dim, "Value": dim_value}], [{"Ref": "AlertTopic"}],
+                "notBreaching", True)
+        if got != want:
+            wrong.append(f"{lid}: {got} != {want}")
+    rep.equal(wrong, [], "each alarm: its metric and dimension, to the alert topic, missing "
+              "data not breaching, named <stack>-…")
+    topic = res["AlertTopic"]["Properties"]
+    policy = res.get("AlertTopicPolicy", {}).get("Properties", {})
+    stmts = policy.get("PolicyDocument", {}).get("Statement", [])
+    cw = [st for st in stmts if st.get("Effect") == "Allow" and st.get("Principal") == {
+        "Service": "cloudwatch.amazonaws.com"} and st.get("Action") == "sns:Publish"]
+    source = cw[0].get("Condition", {}).get("ArnLike", {}).get("aws:SourceArn") if cw else None
+    names_ok = []
+    for variant in ({}, {"DetectorCodeKey": "x"}, {"DetectorCodeKey": "x", "Ingest": "firehose"}):
+        env, conds = template_env(tpl, variant), conditions_for(tpl, variant)
+        names = [evaluate(r["Properties"]["AlarmName"], env, conds) for r in alarms.values()
+                 if conds.get(r.get("Condition"), True)]
+        listed = evaluate(outs.get("AlarmNames", {}).get("Value"), env, conds)
+        pattern = evaluate(source, env, conds) if source else ""
+        names_ok.append(isinstance(listed, str) and sorted(listed.split(",")) == sorted(names)
+                        and all(fnmatch.fnmatchcase(f"arn:aws:cloudwatch:{REGION}:123456789012"
+                                                    f":alarm:{n}", pattern) for n in names))
+    rep.check(all(names_ok) and len(names_ok) == 3, "output AlarmNames lists exactly the alarms "
+              "the stack has (with and without the detector, either Ingest), and the topic "
+              "policy lets CloudWatch publish for each of them (aws:SourceArn)", f"{names_ok}")
+    key_ref = topic.get("KmsMasterKeyId")
+    key = res.get(key_ref.get("Ref", ""), {}) if isinstance(key_ref, dict) else {}
+    key_stmts = key.get("Properties", {}).get("KeyPolicy", {}).get("Statement", [])
+    rep.check(key.get("Type") == "AWS::KMS::Key" and any(
+        st.get("Principal") == {"Service": "cloudwatch.amazonaws.com"} and st["Effect"] == "Allow"
+        and sorted(as_list(st["Action"])) == ["kms:Decrypt", "kms:GenerateDataKey*"]
+        for st in key_stmts), "the topic is encrypted with its own customer-managed key, which "
+        "CloudWatch may use to publish (the AWS-managed alias/aws/sns would not let it)")
+    rep.check(policy.get("Topics") == [{"Ref": "AlertTopic"}] and any(
+        st.get("Effect") == "Deny" and st.get("Principal") == "*" and st.get("Action") ==
+        "sns:Publish" and st.get("Condition") == {"Bool": {"aws:SecureTransport": "false"}}
+        for st in stmts), "topic policy denies publishing without TLS (aws:SecureTransport)")
+
+    # 4. The alert function's failure destination and its role.
+    q = res.get("AlertFailureQueue", {}).get("Properties", {})
+    rep.equal((q.get("QueueName"), q.get("SqsManagedSseEnabled"), q.get("MessageRetentionPeriod"),
+               res["AlertTrigger"]["Properties"].get("DestinationConfig"),
+               outs.get("AlertFailureQueueUrl", {}).get("Value")),
+              ({"Fn::Sub": "${AWS::StackName}-alert-failures"}, True, 1209600,
+               {"OnFailure": {"Destination": {"Fn::GetAtt": ["AlertFailureQueue", "Arn"]}}},
+               {"Ref": "AlertFailureQueue"}),
+              "alert mapping's on-failure destination: queue <stack>-alert-failures, SSE-SQS, "
+              "14 days, output AlertFailureQueueUrl")
+    alert = {st.get("Sid"): st for _, st in template_statements(res["AlertFunctionRole"])}
+    got = {sid: (sorted(as_list(alert.get(sid, {}).get("Action", []))),
+                 alert.get(sid, {}).get("Resource")) for sid in
+           ("ReadAnomalyStream", "PublishAlerts", "EncryptAlerts", "RecordFailedAlerts")}
+    rep.equal(got, {
+        "ReadAnomalyStream": (sorted(LAMBDA_KINESIS_ACTIONS),
+                              {"Fn::GetAtt": ["AnomalyStream", "Arn"]}),
+        "PublishAlerts": (["sns:Publish"], {"Ref": "AlertTopic"}),
+        "EncryptAlerts": (["kms:Decrypt", "kms:GenerateDataKey"],
+                          {"Fn::GetAtt": ["AlertTopicKey", "Arn"]}),
+        "RecordFailedAlerts": (["sqs:SendMessage"], {"Fn::GetAtt": ["AlertFailureQueue", "Arn"]})},
+        "alert role: Lambda's documented Kinesis actions on the anomaly stream, publish (with "
+        "the topic's key), send to its failure queue; each scoped to that resource")
+    detector = {st.get("Sid"): st for _, st in template_statements(res["DetectorRole"])}
+    rep.check(set(LAMBDA_KINESIS_ACTIONS) <= set(as_list(detector.get(
+        "ReadReadingsStream", {}).get("Action", []))),
+        "detector role: Lambda's documented Kinesis actions on the readings stream")
+
+    # 5. The lake: optional expiry that never touches the stack's own keys; tags.
+    p = params.get("LakeExpirationDays", {})
+    rep.equal((p.get("Type"), p.get("Default"), p.get("MinValue")), ("Number", 0, 0),
+              "LakeExpirationDays: Number, default 0 (never)")
+    pattern = params["Prefix"]["AllowedPattern"]
+    good, bad = ["", "lake/", "a/b/"], ["athena-results/", "artifacts/", "detector-state/",
+                                        "artifacts/x/", "lake"]
+    rep.check(all(re.fullmatch(pattern, x) for x in good)
+              and not any(re.fullmatch(pattern, x) for x in bad),
+              "Prefix may not be one of the stack's own prefixes")
+    faults = []
+    for prefix in ("", "lake/"):
+        for days in (0, 30):
+            variant = {"Prefix": prefix, "LakeExpirationDays": days}
+            env, conds = template_env(tpl, variant), conditions_for(tpl, variant)
+            rules = evaluate(res["LakeBucket"]["Properties"]["LifecycleConfiguration"]["Rules"],
+                             env, conds)
+            lake_key = f"{prefix}2026/11/30/05/s-devicedata-1-2026-11-30-05-00-00-ab.gz"
+            expiring = [r for r in rules if any(k.startswith(("Expiration", "Noncurrent"))
+                                                for k in r)]
+
+            def gone(key, rules=expiring):
+                return [r.get("Id") for r in rules if key.startswith(
+                    r.get("Prefix", r.get("Filter", {}).get("Prefix", "")))]
+            own = {k: gone(k) for k in OWN_KEYS}
+            if own != {OWN_KEYS[0]: ["expire-athena-results"], OWN_KEYS[1]: [], OWN_KEYS[2]: []}:
+                faults.append(f"{variant}: own keys expired by {own}")
+            lake = [r for r in expiring if r.get("Id") in gone(lake_key)]
+            if [str(r.get("ExpirationInDays")) for r in lake] != ([str(days)] if days else []):
+                faults.append(f"{variant}: lake key expired by {lake}")
+    rep.equal(faults, [], "lifecycle: with LakeExpirationDays N the lake (and only the lake) "
+              "expires after N days, with 0 never; athena-results/ after 7 days; artifacts/ and "
+              "detector-state/ never (Prefix '' and lake/)")
+    untagged, unknown = [], []
+    for lid, r in res.items():
+        schema = registry_schema(r["Type"])
+        if schema is None:
+            unknown.append(r["Type"])
+        elif "Tags" in schema.get("properties", {}) and TAG not in r.get("Properties", {}).get(
+                "Tags", []):
+            untagged.append(lid)
+    rep.equal(untagged, [], "every resource whose type takes Tags has iotaa:stack=<stack name>"
+              + (f" (types without a schema: {sorted(set(unknown))})" if unknown else ""))
+
+    # 6. Firehose writes only the lake and its error prefix; DirectPut is encrypted.
+    faults = []
+    stream = res["DeliveryStream"]["Properties"]
+    for prefix in ("", "lake/"):
+        env, conds = template_env(tpl, {"Prefix": prefix}), conditions_for(tpl, {"Prefix": prefix})
+        objects = [r.removeprefix("arn:aws:s3:::<bucket>/") for _, st in
+                   template_statements(res["DeliveryRole"]) if st["Effect"] == "Allow"
+                   for r in as_list(evaluate(st["Resource"], env, conds))
+                   if isinstance(r, str) and r.startswith("arn:aws:s3:::<bucket>/")]
+        errors = evaluate(stream["ExtendedS3DestinationConfiguration"].get("ErrorOutputPrefix"),
+                          env, conds)
+        wanted = [f"{prefix}2026/11/30/05/s-devicedata-1-2026-11-30-05-00-00-ab.gz",
+                  f"{errors}processing-failed/2026/11/30/05/x" if isinstance(errors, str)
+                  else "(no ErrorOutputPrefix)"]
+        for key in wanted:
+            if not any(fnmatch.fnmatchcase(key, o) for o in objects):
+                faults.append(f"Prefix {prefix!r}: {key} not writable ({objects})")
+        for key in OWN_KEYS:
+            if any(fnmatch.fnmatchcase(key, o) for o in objects):
+                faults.append(f"Prefix {prefix!r}: {key} writable ({objects})")
+    rep.equal(faults, [], "Firehose's role writes the lake's keys and its error prefix, and none "
+              "of athena-results/, artifacts/, detector-state/ (Prefix '' and lake/)")
+    rep.equal(stream.get("DeliveryStreamEncryptionConfigurationInput"),
+              {"Fn::If": ["DirectPut", {"KeyType": "AWS_OWNED_CMK"}, NO_VALUE]},
+              "the DirectPut Firehose stream is encrypted (AWS_OWNED_CMK), only DirectPut")
+
+
+def policy_file_checks(tpl, rep):
+    """Issue 13: the IAM policies a person needs to run the dashboard, and to deploy."""
+    section("infra/operator-policy.json, infra/deploy-policy.json (static checks)")
+    readme = README.read_text()
+    documented = PSEUDO_PLACEHOLDERS + OUTPUT_PLACEHOLDERS
+    rep.equal([k for k in OUTPUT_PLACEHOLDERS if k not in tpl["Outputs"]], [],
+              "every output placeholder names an output of the template")
+    docs = {}
+    for path in (OPERATOR_POLICY, DEPLOY_POLICY):
+        try:
+            text = path.read_text()
+            doc = json.loads(text)
+        except (OSError, ValueError) as e:
+            rep.check(False, f"{path.name} is JSON", str(e))
+            continue
+        docs[path] = doc
+        stmts = doc.get("Statement") if isinstance(doc, dict) else None
+        ok = doc.get("Version") == "2012-10-17" and isinstance(stmts, list) and stmts and all(
+            isinstance(st, dict) and st.get("Effect") in ("Allow", "Deny") and st.get("Action")
+            and st.get("Resource") for st in stmts)
+        rep.check(ok, f"{path.name}: an IAM policy (Version 2012-10-17, each statement with "
+                  "Effect, Action and Resource)")
+        if not ok:
+            continue
+        sids = [st.get("Sid") for st in stmts]
+        rep.check(all(sids) and len(set(sids)) == len(sids), f"{path.name}: distinct Sids")
+        actions = [a for st in stmts for a in as_list(st["Action"])]
+        rep.equal([a for a in actions if not re.fullmatch(r"[a-z0-9-]+:[A-Za-z*]+", a)], [],
+                  f"{path.name}: every action is service:Action (no bare *)")
+        used = sorted(set(re.findall(r"\$\{([^}]*)\}", text)))
+        rep.equal([u for u in used if u not in documented], [],
+                  f"{path.name}: only the documented placeholders ({', '.join(used)})")
+    rep.equal([k for k in documented if f"${{{k}}}" not in readme], [],
+              "infra/README.md documents every placeholder")
+
+    doc = docs.get(OPERATOR_POLICY)
+    if doc:
+        allow = [st for st in doc["Statement"] if st["Effect"] == "Allow"]
+        rep.equal([a for a in APP_CALLS if not any(iam_allows(st["Action"], a) for st in allow)],
+                  [], "operator policy allows every SDK call the app makes")
+        rep.equal([a for st in allow for a in as_list(st["Action"]) if a.endswith(":*")], [],
+                  "operator policy: no service:* action")
+        writes = [r for st in allow if any(iam_allows(st["Action"], a) for a in (
+            "s3:PutObject", "s3:DeleteObject")) for r in as_list(st["Resource"])]
+        rep.check(writes and all(r.endswith("/athena-results/*") for r in writes),
+                  "operator policy writes objects only under athena-results/", f"{writes}")
+    doc = docs.get(DEPLOY_POLICY)
+    if doc:
+        allow = [st for st in doc["Statement"] if st["Effect"] == "Allow"]
+        needed = ["cloudformation:CreateStack", "cloudformation:UpdateStack",
+                  "cloudformation:DeleteStack", "iam:CreateRole", "iam:PutRolePolicy",
+                  "iam:DeleteRole", "iam:PassRole", "kinesis:CreateStream", "firehose:"
+                  "CreateDeliveryStream", "s3:CreateBucket", "s3:PutObject", "s3:DeleteObject",
+                  "lambda:CreateFunction", "lambda:CreateEventSourceMapping", "sqs:CreateQueue",
+                  "sns:CreateTopic", "glue:CreateTable", "athena:CreateWorkGroup",
+                  "logs:CreateLogGroup", "cloudwatch:PutMetricAlarm", "kms:CreateKey"]
+        rep.equal([a for a in needed if not any(iam_allows(st["Action"], a) for st in allow)], [],
+                  "deploy policy allows creating, updating and deleting each kind of resource "
+                  "(and emptying the bucket, uploading the detector)")
 
 
 def detector_zip():
@@ -459,7 +1039,7 @@ def clients(endpoint):
     kw = dict(endpoint_url=endpoint, region_name=REGION, aws_access_key_id="testing",
               aws_secret_access_key="testing")
     names = ["cloudformation", "kinesis", "s3", "firehose", "glue", "athena", "sns", "sqs",
-             "lambda", "iam", "logs"]
+             "lambda", "iam", "logs", "kms"]
     return types.SimpleNamespace(**{n: boto3.client(n, **kw) for n in names})
 
 
@@ -488,13 +1068,8 @@ def print_failure(cf, stack_id):
 
 
 def stack_conditions(tpl, params):
-    """The template's resource conditions, evaluated for these parameters (over the defaults)."""
-    eff = {k: str(v.get("Default", "")) for k, v in tpl["Parameters"].items()}
-    eff.update({k: str(v) for k, v in params.items()})
-    detector = eff["DetectorCodeKey"] != ""
-    direct = eff["Ingest"] == "firehose"
-    return {"HasAlertEmail": eff["AlertEmail"] != "", "HasDetector": detector,
-            "StreamDetector": detector and not direct, "FirehoseDetector": detector and direct}
+    """The template's conditions, evaluated for these parameters (over the defaults)."""
+    return conditions_for(tpl, params)
 
 
 def active_resources(tpl, params):
@@ -559,6 +1134,29 @@ def scored(device, reading, score, explanation=None):
     return rec
 
 
+def moto_body(tpl, rep):
+    """The template as moto can take it: JSON (long-form intrinsics) without the KMS key's Tags,
+    which moto's CloudFormation passes to its KMS API as TagKey/TagValue pairs and fails on (the
+    tags are checked statically)."""
+    body = copy.deepcopy(tpl)
+    for r in body["Resources"].values():
+        if r["Type"] == "AWS::KMS::Key":
+            r.get("Properties", {}).pop("Tags", None)
+    rep.ignore("AWS::KMS::Key", "Tags (moto's CloudFormation reads them as TagKey/TagValue and "
+               "fails: sent without them, checked statically)")
+    return json.dumps(body)
+
+
+def delivery_name(stack, ingest):
+    return f"{stack}-devicedata" + ("-dp" if ingest == "firehose" else "")
+
+
+def alarm_names(stack, detector_mapping):
+    lag = "detector" if detector_mapping else "readings"
+    return [f"{stack}-{lag}-iterator-age", f"{stack}-delivery-freshness", f"{stack}-alert-errors",
+            f"{stack}-alert-iterator-age"]
+
+
 # ----------------------------------------------------------------------------- the stack checks
 
 def create_stack(c, body, stack_name, params):
@@ -596,8 +1194,9 @@ def check_stack(c, tpl, code, rep, stack_id, params, endpoint):
     rep.equal([out.get(k) for k in ("ReadingsStreamName", "AnomalyStreamName",
                                     "DeliveryStreamName", "AthenaWorkGroup",
                                     "AlertFunctionName")],
-              [f"{s}-readings", f"{s}-anomalies", f"{s}-devicedata", f"{s}-queries",
-               f"{s}-alert"], "resource names come from the stack name")
+              [f"{s}-readings", f"{s}-anomalies", delivery_name(s, eff["Ingest"]), f"{s}-queries",
+               f"{s}-alert"], "resource names come from the stack name (and Firehose's from "
+              "Ingest)")
     bucket = out.get("BucketName", "")
     rep.check(bucket.startswith(s.lower() + "-"), f"bucket name is generated from the stack name "
               f"({bucket})")
@@ -760,7 +1359,104 @@ def check_stack(c, tpl, code, rep, stack_id, params, endpoint):
     for lid in ("DeliveryRole", "AlertFunctionRole"):
         check_role_scoped(c, rep, lid, made[lid]["PhysicalResourceId"])
 
+    check_operations(c, rep, out, eff, made, s)
     run_alert_code(c, code, rep, out, eff, endpoint)
+
+
+def check_operations(c, rep, out, eff, made, s):
+    """Issue 13 on moto: the cutoff and alarm outputs, the alert function's failure queue and
+    role, the topic's key, the tags."""
+    rep.equal(out.get("AthenaBytesScannedCutoff"), str(eff["BytesScannedCutoffPerQuery"]),
+              "AthenaBytesScannedCutoff = the BytesScannedCutoffPerQuery parameter")
+    rep.equal(out.get("AlarmNames", "").split(","), alarm_names(s, False),
+              "AlarmNames: readings iterator age, delivery freshness, alert errors and age")
+    lam = getattr(c, "lambda")
+    queue = f"{s}-alert-failures"
+    url = c.sqs.get_queue_url(QueueName=queue)["QueueUrl"]
+    rep.equal(out.get("AlertFailureQueueUrl", "").rsplit("/", 1)[-1], queue,
+              f"AlertFailureQueueUrl names the queue {queue}")
+    attrs = c.sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
+    field(rep, "AWS::SQS::Queue", attrs, "MessageRetentionPeriod", "1209600",
+          "alert failure queue keeps 14 days")
+    field(rep, "AWS::SQS::Queue", attrs, "SqsManagedSseEnabled", "true",
+          "alert failure queue encrypted (SSE-SQS)")
+    maps = lam.list_event_source_mappings(FunctionName=out["AlertFunctionName"])[
+        "EventSourceMappings"]
+    if maps:
+        field(rep, "AWS::Lambda::EventSourceMapping", maps[0].get("DestinationConfig", {}).get(
+            "OnFailure", {}), "Destination", attrs["QueueArn"],
+            "alert mapping's on-failure destination is its queue")
+    stmts = {st.get("Sid"): st for st in role_statements(
+        c, rep, made["AlertFunctionRole"]["PhysicalResourceId"])}
+    anomaly_arn = c.kinesis.describe_stream_summary(
+        StreamName=out["AnomalyStreamName"])["StreamDescriptionSummary"]["StreamARN"]
+    rep.equal((sorted(stmts.get("ReadAnomalyStream", {}).get("Action", [])),
+               stmts.get("ReadAnomalyStream", {}).get("Resource"),
+               stmts.get("RecordFailedAlerts", {}).get("Resource")),
+              (sorted(LAMBDA_KINESIS_ACTIONS), anomaly_arn, attrs["QueueArn"]),
+              "alert role: Lambda's Kinesis actions on the anomaly stream; send to its queue")
+    # moto keeps the key policy of a CloudFormation key as an object, on which its DescribeKey
+    # fails: the key is found by its id.
+    key_id = made.get("AlertTopicKey", {}).get("PhysicalResourceId", "")
+    keys = {k["KeyId"]: k["KeyArn"] for k in c.kms.list_keys()["Keys"]}
+    rep.ignore("AWS::KMS::Key", "KeyPolicy (moto keeps it as an object and DescribeKey fails on "
+               "it; checked statically)")
+    rep.equal(stmts.get("EncryptAlerts", {}).get("Resource"), keys.get(key_id, "(no key)"),
+              "the topic has its own key; the alert role may use it, that key only")
+    topic = c.sns.get_topic_attributes(TopicArn=out["AlertTopicArn"])["Attributes"]
+    if topic.get("KmsMasterKeyId"):
+        rep.check(topic["KmsMasterKeyId"] in (key_id, keys.get(key_id)),
+                  "alert topic is encrypted with that key", topic["KmsMasterKeyId"])
+    else:
+        rep.ignore("AWS::SNS::Topic", "KmsMasterKeyId (not returned)")
+    policy = json.loads(topic.get("Policy", "{}"))
+    if any("aws:SecureTransport" in json.dumps(st) for st in policy.get("Statement", [])):
+        rep.check(True, "topic policy denies plain HTTP")
+    else:
+        rep.skip("AWS::SNS::TopicPolicy", "not applied (the topic keeps SNS's default policy)")
+    # Tags, where moto keeps them.
+    tag = {"iotaa:stack": s}
+    kin = {t["Key"]: t["Value"] for t in c.kinesis.list_tags_for_stream(
+        StreamName=out["ReadingsStreamName"])["Tags"]}
+    found = {"readings stream": kin,
+             "alert failure queue": c.sqs.list_queue_tags(QueueUrl=url).get("Tags", {}),
+             "alert function": lam.list_tags(Resource=lam.get_function(
+                 FunctionName=out["AlertFunctionName"])["Configuration"]["FunctionArn"])["Tags"],
+             "alert topic": {t["Key"]: t["Value"] for t in c.sns.list_tags_for_resource(
+                 ResourceArn=out["AlertTopicArn"])["Tags"]},
+             "alert role": {t["Key"]: t["Value"] for t in c.iam.list_role_tags(
+                 RoleName=made["AlertFunctionRole"]["PhysicalResourceId"])["Tags"]}}
+    try:
+        found["bucket"] = {t["Key"]: t["Value"] for t in c.s3.get_bucket_tagging(
+            Bucket=out["BucketName"])["TagSet"]}
+    except ClientError:
+        found["bucket"] = {}
+    kinds = {"readings stream": "AWS::Kinesis::Stream", "alert failure queue": "AWS::SQS::Queue",
+             "alert function": "AWS::Lambda::Function", "alert topic": "AWS::SNS::Topic",
+             "alert role": "AWS::IAM::Role", "bucket": "AWS::S3::Bucket"}
+    for k, v in list(found.items()):
+        if not v:
+            rep.ignore(kinds[k], "Tags (not applied; checked statically)")
+            del found[k]
+    wrong = [k for k, v in found.items() if v.get("iotaa:stack") != s]
+    rep.equal(wrong, [], f"tagged {tag}: " + ", ".join(k for k in found if k not in wrong))
+
+
+def switch_ingest(c, body, rep, stack_id, ingest):
+    """Redeploy with another Ingest, as `iotaa stack deploy` does after config.toml changed."""
+    section(f"stack {stack_id.split('/')[1]}: update to Ingest={ingest}")
+    c.cloudformation.update_stack(
+        StackName=stack_id, TemplateBody=body, Capabilities=["CAPABILITY_IAM"],
+        Parameters=[{"ParameterKey": "Ingest", "ParameterValue": ingest}])
+    stack = wait_stack(c.cloudformation, stack_id)
+    if not rep.equal(stack["StackStatus"], "UPDATE_COMPLETE", "stack reaches UPDATE_COMPLETE"):
+        print(f"  reason: {stack.get('StackStatusReason')}")
+        print_failure(c.cloudformation, stack_id)
+        return
+    out = {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])}
+    name = delivery_name(stack["StackName"], ingest)
+    rep.equal((out.get("Ingest"), out.get("DeliveryStreamName")), (ingest, name),
+              f"Ingest={ingest}: the Firehose stream is {name} (a new name: replaceable)")
 
 
 def call_handler(module, event):
@@ -906,6 +1602,9 @@ def check_detector(c, tpl, rep, stack, params, code):
               "detector outputs" + ("" if streaming else " (no mapping, no queue with firehose)"))
     rep.equal((out.get("DetectorFunctionName"), out.get("DetectorStatePrefix")),
               (f"{s}-detector", STATE_PREFIX), "DetectorFunctionName, DetectorStatePrefix")
+    rep.equal(out.get("AlarmNames", "").split(","), alarm_names(s, streaming),
+              "AlarmNames: " + ("the detector's iterator age instead of the readings stream's"
+                                if streaming else "still the readings stream's iterator age"))
     bucket = out["BucketName"]
 
     # The function.
@@ -1079,22 +1778,29 @@ def main():
     tpl = load_template(args.template)
     code = static_checks(tpl, rep)
     detector_static_checks(tpl, rep)
+    aws_static_checks(tpl, rep, args.template)
+    policy_file_checks(tpl, rep)
     c = clients(args.endpoint)
+    body = moto_body(tpl, rep)
     runs = [("iotaa-check", {}),
             ("iotaa-check-params", {"ShardCount": 2, "Ingest": "firehose", "Prefix": "lake/",
                                     "Compression": "UNCOMPRESSED", "AnomalyThreshold": 5.5,
-                                    "AlertEmail": "alerts@example.com"})]
+                                    "AlertEmail": "alerts@example.com", "LakeExpirationDays": 30,
+                                    "BytesScannedCutoffPerQuery": 20000000})]
     for name, params in runs:
         # An unexpected emulator answer is a failed check, not a traceback, and the stack is
         # deleted whatever happened.
         try:
-            stack_id = create_stack(c, args.template.read_text(), name, params)
+            stack_id = create_stack(c, body, name, params)
         except Exception as e:
             rep.check(False, f"stack {name}: create", f"{type(e).__name__}: {str(e)[:300]} "
                       "(moto makes the resources within CreateStack: its log has the traceback)")
             continue
         try:
             check_stack(c, tpl, code, rep, stack_id, params, args.endpoint)
+            if not params:  # kinesis -> firehose -> kinesis
+                for ingest in ("firehose", "kinesis"):
+                    switch_ingest(c, body, rep, stack_id, ingest)
         except Exception as e:
             rep.check(False, f"stack {name}", f"{type(e).__name__}: {e}")
         try:
@@ -1105,12 +1811,12 @@ def main():
     for name, params in [("iotaa-check-detector", {}),
                          ("iotaa-check-detector-fh", {"Ingest": "firehose"})]:
         try:
-            stack_id = create_stack(c, args.template.read_text(), name, params)
+            stack_id = create_stack(c, body, name, params)
         except Exception as e:
             rep.check(False, f"stack {name}: create", f"{type(e).__name__}: {str(e)[:300]}")
             continue
         try:
-            deploy_detector(c, tpl, args.template.read_text(), rep, stack_id, params)
+            deploy_detector(c, tpl, body, rep, stack_id, params)
         except Exception as e:
             rep.check(False, f"stack {name}: detector", f"{type(e).__name__}: {e}")
         try:
