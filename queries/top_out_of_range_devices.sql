@@ -1,4 +1,5 @@
 -- Which devices sent the most out-of-range readings?
+-- Scans the whole lake (on Athena every object is billed; add a datehour filter for recent data).
 SELECT deviceid,
        count(*) AS out_of_range,
        max(abs(sensorreading)) AS largest

@@ -151,11 +151,21 @@ pub enum StackCommand {
     Events,
     /// Show the stack's outputs.
     Outputs,
+    /// Print the IAM policy an operator needs to run the dashboard on the deployed stack
+    /// (with --deploy: to deploy and delete it), filled with the account, region and names.
+    Policy {
+        #[arg(long)]
+        deploy: bool,
+    },
     /// Delete the stack (asks first unless --yes).
     Delete {
         /// Do not ask for confirmation.
         #[arg(long)]
         yes: bool,
+        /// On AWS, delete the lake bucket too (readings, query results, the detector's code
+        /// and model), which is otherwise kept.
+        #[arg(long)]
+        delete_lake: bool,
     },
 }
 
@@ -181,6 +191,7 @@ impl Command {
                 StackCommand::Events => "stack events",
                 StackCommand::Outputs => "stack outputs",
                 StackCommand::Delete { .. } => "stack delete",
+                StackCommand::Policy { .. } => "stack policy",
             },
             Command::Detect { .. } => "detect",
             Command::Config { .. } => "config",

@@ -112,6 +112,8 @@ pub struct StackSnapshot {
     /// function), its state, and its recent figures; `None` when this process scores.
     pub detector: Option<Resource>,
     pub detector_figures: Option<FunctionFigures>,
+    /// What the stack costs while idle (AWS), as a row; `None` locally.
+    pub standing_cost: Option<Resource>,
 }
 
 /// A function's figures over the last few minutes (CloudWatch).
@@ -163,6 +165,7 @@ impl StackSnapshot {
             .iter()
             .chain(&self.delivery)
             .chain(&self.detector)
+            .chain(&self.standing_cost)
         {
             lines.push(format!(
                 "  {:<28} {:<22} {:<18} {}",
@@ -256,6 +259,7 @@ mod tests {
             delivery: None,
             detector: None,
             detector_figures: None,
+            standing_cost: None,
         };
         assert_eq!(snap.status_line(), "not deployed");
         snap.status = Some(Status::cloudformation("UPDATE_ROLLBACK_COMPLETE"));

@@ -182,6 +182,7 @@ fn injected_faults_lose_no_reading_from_producer_through_detector_to_tail() {
         put_reply_lost: parse("F_PL", 0.05),
         get_throttle: parse("F_GT", 0.1),
         get_expired: parse("F_GE", 0.05),
+        get_kms_throttle: parse("F_GK", 0.1),
         ..Faults::NONE
     });
     let n = 3_000;
@@ -238,6 +239,7 @@ fn injected_faults_lose_no_reading_from_producer_through_detector_to_tail() {
         ("lost PutRecords replies", g(&c.put_replies_lost)),
         ("throttled GetRecords", g(&c.get_throttled)),
         ("expired iterators", g(&c.get_expired)),
+        ("KMS-throttled GetRecords", g(&c.get_kms_throttled)),
     ] {
         assert!(count > 0, "no {what} were injected: {}", proxy.summary());
     }
@@ -394,6 +396,7 @@ fn athena_queries_poll_page_past_1000_rows_report_cost_and_stop_when_cancelled()
     // Ctrl-C while the query runs: StopQueryExecution, one line, exit 1.
     proxy.set(Faults {
         athena_hold_running: true,
+        athena_scanned: Some(123_456_789),
         ..Faults::NONE
     });
     let polls = g(&proxy.counts.athena_polls);
@@ -417,7 +420,12 @@ fn athena_queries_poll_page_past_1000_rows_report_cost_and_stop_when_cancelled()
     let stderr = text(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     assert_eq!(stderr.trim_end().lines().count(), 1, "{stderr}");
-    assert!(stderr.contains("cancelled (Athena query"), "{stderr}");
+    // A cancelled query is billed for what it scanned: the line says how much.
+    assert!(stderr.contains("cancelled: Athena query"), "{stderr}");
+    assert!(
+        stderr.contains("stopped; it scanned 117.7 MiB ($0.000563)"),
+        "{stderr}"
+    );
     assert_eq!(g(&proxy.counts.athena_stops), 1, "{}", proxy.summary());
     eprintln!(
         "aws_pipeline: Athena on moto: 2,500 rows in {pages} pages without the header row, cost from the statistics, --max-rows 1500 in 2 pages, Ctrl-C → StopQueryExecution"

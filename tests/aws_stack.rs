@@ -79,6 +79,17 @@ fn deploy_status_outputs_events_update_and_delete_on_moto() {
     ] {
         assert!(status.contains(kind), "status lists no {kind}:\n{status}");
     }
+    // What the stack costs idle: 2 on-demand streams at $0.04/h, 4 alarms at $0.10/month and
+    // the alert topic's KMS key at $1/month: 57.60 + 0.40 + 1.00.
+    let cost = status
+        .lines()
+        .find(|l| l.trim_start().starts_with("standing cost"))
+        .unwrap_or_else(|| panic!("no standing cost row:\n{status}"));
+    assert!(cost.contains("$0.082/h"), "{cost}");
+    assert!(
+        cost.contains("$59.00/month idle: 2 on-demand streams"),
+        "{cost}"
+    );
 
     let out = iotaa(d, &CREDS, &["stack", "outputs"]);
     let outputs = text(&out.stdout);
@@ -140,7 +151,23 @@ fn deploy_status_outputs_events_update_and_delete_on_moto() {
     let err = text(&out.stderr);
     assert_eq!(err.trim_end().lines().count(), 1, "{err}");
     assert!(err.contains("--yes"), "{err}");
-    let out = iotaa(d, &CREDS, &["stack", "delete", "--yes"]);
+    // The operator's IAM policy, filled with the stack's names (STS on moto says the account).
+    let out = iotaa(d, &CREDS, &["stack", "policy"]);
+    let policy = text(&out.stdout);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let json: serde_json::Value = serde_json::from_str(&policy).unwrap();
+    assert_eq!(json["Version"], "2012-10-17");
+    assert!(!policy.contains("${"), "{policy}");
+    assert!(policy.contains(&format!(":stream/{readings}")), "{policy}");
+    assert!(
+        policy.contains(&format!("arn:aws:s3:::{bucket}")),
+        "{policy}"
+    );
+    let out = iotaa(d, &CREDS, &["stack", "policy", "--deploy"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(serde_json::from_slice::<serde_json::Value>(&out.stdout).is_ok());
+
+    let out = iotaa(d, &CREDS, &["stack", "delete", "--yes", "--delete-lake"]);
     assert!(
         out.status.success(),
         "{}{}",
@@ -148,8 +175,11 @@ fn deploy_status_outputs_events_update_and_delete_on_moto() {
         text(&out.stderr)
     );
     assert!(text(&out.stdout).contains(&format!("stack {stack}: deleted")));
+    // The stack keeps its bucket (DeletionPolicy Retain); --delete-lake empties and deletes it.
     assert!(
-        text(&out.stdout).contains(&format!("bucket {bucket}: 1 objects deleted")),
+        text(&out.stdout).contains(&format!(
+            "bucket {bucket}: 1 objects deleted; bucket deleted"
+        )),
         "{}",
         text(&out.stdout)
     );
@@ -453,9 +483,24 @@ fn the_detector_function_deploys_from_a_content_addressed_zip_and_updates_with_i
     assert_eq!(out.status.code(), Some(1), "{err}");
     assert!(err.contains("not a zip file"), "{err}");
 
+    // Without --delete-lake the lake bucket (here: the function's code) outlives the stack.
+    let bucket = common::aws::output(d, "BucketName");
     let out = iotaa(d, &CREDS, &["stack", "delete", "--yes"]);
-    assert!(out.status.success(), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "{stdout}{}", text(&out.stderr));
+    assert!(
+        stdout.contains(&format!("bucket {bucket}: kept")),
+        "{stdout}"
+    );
+    let head = ureq::head(&format!("{}/{bucket}", endpoint()))
+        .header(
+            "Authorization",
+            "AWS4-HMAC-SHA256 Credential=testing/20261130/us-east-1/s3/aws4_request, SignedHeaders=host, Signature=0",
+        )
+        .call()
+        .unwrap();
+    assert_eq!(head.status(), 200, "the bucket is still there");
     eprintln!(
-        "aws_stack: detector function deployed in two phases, no-op redeploy, code update, delete"
+        "aws_stack: detector function deployed in two phases, no-op redeploy, code update, delete keeping the lake bucket"
     );
 }

@@ -298,6 +298,16 @@ impl App {
                 let Some(op) = self.status.take_confirming() else {
                     return false;
                 };
+                // Stop what this process sends before the stack goes: a producer writing
+                // while the stack is deleted only makes errors (and, with the lake kept, late
+                // objects in it).
+                if yes && op == Action::DeleteStack && self.throughput.producer_running() {
+                    self.control(Control::TogglePause);
+                    self.notify(
+                        NoticeLevel::Info,
+                        "Producer paused before deleting the stack.".into(),
+                    );
+                }
                 match yes.then(|| self.stack.run(&op)).flatten() {
                     Some(started) => self.notify(NoticeLevel::Info, started),
                     None => self.notify(

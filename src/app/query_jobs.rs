@@ -17,6 +17,8 @@ pub struct QueryJobs {
     runtime: tokio::runtime::Handle,
     send: Sender,
     running: Mutex<Option<(u64, StopFlag)>>,
+    /// Signals when the latest query's task has ended (so quitting can wait for its stop).
+    done: Mutex<Option<std::sync::mpsc::Receiver<()>>>,
 }
 
 impl QueryJobs {
@@ -30,6 +32,7 @@ impl QueryJobs {
             runtime,
             send,
             running: Mutex::new(None),
+            done: Mutex::new(None),
         }
     }
 }
@@ -44,10 +47,15 @@ impl QueryRunner for QueryJobs {
         }
         let run = self.engine.run(sql, None, cancel.clone());
         let send = self.send.clone();
+        let (ended, done) = std::sync::mpsc::channel();
+        if let Ok(mut slot) = self.done.lock() {
+            *slot = Some(done);
+        }
         self.runtime.spawn(async move {
+            let _ended = ended; // dropped when the task ends, however it ends
             let outcome = match run.await {
                 Ok(out) => QueryOutcome::Done(out),
-                Err(_) if cancel.is_stopped() => QueryOutcome::Cancelled,
+                Err(e) if cancel.is_stopped() => QueryOutcome::Cancelled(e.to_string()),
                 Err(e) => QueryOutcome::Failed(e.to_string()),
             };
             send(Action::QueryFinished { id, outcome });
@@ -63,3 +71,20 @@ impl QueryRunner for QueryJobs {
         }
     }
 }
+
+/// Quitting while a query runs cancels it and waits (a few seconds at most) for its engine to
+/// stop it: an Athena query goes on, and is billed, until StopQueryExecution reaches it.
+impl Drop for QueryJobs {
+    fn drop(&mut self) {
+        let running = self.running.lock().ok().and_then(|mut r| r.take());
+        if let Some((_, flag)) = running {
+            flag.stop();
+            if let Some(done) = self.done.lock().ok().and_then(|mut d| d.take()) {
+                let _ = done.recv_timeout(STOP_WAIT);
+            }
+        }
+    }
+}
+
+/// How long quitting waits for a running query to be stopped.
+const STOP_WAIT: std::time::Duration = std::time::Duration::from_secs(5);

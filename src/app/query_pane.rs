@@ -94,10 +94,19 @@ enum PickerKind {
 #[derive(Debug, Clone, PartialEq)]
 enum Run {
     Idle,
-    Running { id: u64, seconds: u64, tick: usize },
+    Running {
+        id: u64,
+        seconds: u64,
+        tick: usize,
+    },
     Done(String),
     Failed(String),
-    Cancelled,
+    /// Cancelled query `id`; what its engine said when it stopped (Athena: what it scanned and
+    /// cost), once known.
+    Cancelled {
+        id: u64,
+        detail: String,
+    },
 }
 
 pub struct QueryPane {
@@ -251,14 +260,30 @@ impl QueryPane {
         if let Some(r) = &self.runner {
             r.cancel(id);
         }
-        self.run = Run::Cancelled;
+        self.run = Run::Cancelled {
+            id,
+            detail: String::new(),
+        };
         true
     }
 
     /// A result for query `id`; results of cancelled or superseded queries are dropped.
     pub fn finished(&mut self, id: u64, outcome: QueryOutcome) -> bool {
-        match self.run {
-            Run::Running { id: current, .. } if current == id => {}
+        match &mut self.run {
+            Run::Running { id: current, .. } if *current == id => {}
+            // A cancelled query's last word: what it scanned and cost, when the engine says.
+            Run::Cancelled {
+                id: current,
+                detail,
+            } if *current == id => {
+                return match outcome {
+                    QueryOutcome::Cancelled(said) | QueryOutcome::Failed(said) => {
+                        *detail = said;
+                        true
+                    }
+                    QueryOutcome::Done(_) => false,
+                };
+            }
             _ => return false,
         }
         self.run = match outcome {
@@ -272,7 +297,7 @@ impl QueryPane {
                 Run::Done(summary)
             }
             QueryOutcome::Failed(message) => Run::Failed(message),
-            QueryOutcome::Cancelled => Run::Cancelled,
+            QueryOutcome::Cancelled(detail) => Run::Cancelled { id, detail },
         };
         true
     }
@@ -430,7 +455,9 @@ impl QueryPane {
             Run::Failed(message) => RunState::Failed {
                 message: message.clone(),
             },
-            Run::Cancelled => RunState::Cancelled,
+            Run::Cancelled { detail, .. } => RunState::Cancelled {
+                detail: detail.clone(),
+            },
         };
         let picker = self.picker.map(|(kind, selected)| match kind {
             PickerKind::Examples => PickerView {

@@ -63,6 +63,11 @@ impl ThroughputPane {
         }
     }
 
+    /// Whether a producer of this process is sending (known and not paused).
+    pub fn producer_running(&self) -> bool {
+        self.producer.is_some_and(|c| !c.paused)
+    }
+
     /// Closes one throughput bin at `now_ms` (ms since the epoch). Nothing changes (and nothing
     /// is redrawn) while no producer runs or while it is paused with nothing sent.
     pub fn tick(&mut self, now_ms: i64) -> bool {

@@ -158,6 +158,7 @@ impl Stack for LocalStack {
             delivery: None,
             detector: None,
             detector_figures: None,
+            standing_cost: None,
         })
     }
 

@@ -124,6 +124,7 @@ pub fn producer_settings(loaded: &Loaded) -> ProducerSettings {
         limit: None,
         seed: None,
         ack_log: None,
+        max_rate_per_device: crate::pipeline::producer::MAX_RATE_PER_DEVICE,
     }
 }
 

@@ -40,6 +40,12 @@ pub fn produce(
                 "--rate: expected a positive number of readings per second per device, got {r}"
             ));
         }
+        if r > producer.max_rate_per_device {
+            return Err(eyre!(
+                "--rate {r}: expected at most {} readings/s per device on this backend (Kinesis takes 1,000 records/s per partition key, and the key is the device id)",
+                producer.max_rate_per_device
+            ));
+        }
         producer.rate_per_device = r;
     }
     let last_counts = Arc::new(Mutex::new(None));

@@ -8,7 +8,7 @@ use color_eyre::eyre::{Result, eyre};
 use super::confirm;
 use crate::backend;
 use crate::cli::StackCommand;
-use crate::config::Loaded;
+use crate::config::{Backend, Loaded};
 use crate::stack::Stdio;
 
 pub fn stack(loaded: &Loaded, action: &StackCommand) -> Result<ExitCode> {
@@ -19,15 +19,22 @@ pub fn stack(loaded: &Loaded, action: &StackCommand) -> Result<ExitCode> {
     {
         loaded.config.aws.detector_artifact = Some(path.clone());
     }
+    if let StackCommand::Delete {
+        delete_lake: true, ..
+    } = action
+    {
+        loaded.config.aws.delete_lake = true;
+    }
     let stack = backend::stack(&loaded)?;
     let ok = match action {
         StackCommand::Deploy { .. } => stack.deploy(&Stdio).map_err(|e| eyre!(e))?,
-        StackCommand::Delete { yes } => {
+        StackCommand::Delete { yes, .. } => {
             if !yes && !confirm(&stack.delete_question())? {
                 return Ok(ExitCode::FAILURE);
             }
             stack.delete(&Stdio).map_err(|e| eyre!(e))?
         }
+        StackCommand::Policy { deploy } => return print_policy(&loaded, *deploy),
         StackCommand::Status | StackCommand::Events | StackCommand::Outputs => {
             let snap = stack.snapshot().map_err(|e| eyre!(e))?;
             if snap.status.is_none() {
@@ -62,4 +69,20 @@ pub fn stack(loaded: &Loaded, action: &StackCommand) -> Result<ExitCode> {
     } else {
         ExitCode::FAILURE
     })
+}
+
+/// `stack policy [--deploy]`: the IAM policy, filled for this account, region and stack.
+fn print_policy(loaded: &Loaded, deploy: bool) -> Result<ExitCode> {
+    if loaded.config.backend != Backend::Aws {
+        return Err(eyre!(
+            "stack policy: the local backend needs no IAM policy (use `iotaa --backend aws stack policy`)"
+        ));
+    }
+    let runtime = backend::runtime("iotaa-policy")?;
+    let policy = runtime.block_on(async {
+        let sdk = backend::aws::sdk_config(loaded).await?;
+        backend::aws::policy::policy(&sdk, &loaded.config.aws.stack_name, deploy).await
+    })?;
+    println!("{policy}");
+    Ok(ExitCode::SUCCESS)
 }

@@ -34,8 +34,15 @@ pub fn tail(loaded: &Loaded, from: &str, count: Option<u64>, format: Format) -> 
         Format::Json => {}
     }
     out.flush()?;
+    let mut read_failures = crate::pipeline::ReadFailures::default();
     while !stop.is_stopped() && count.is_none_or(|c| printed < c) {
-        let batch = next_batch(reader.as_mut(), 500, Stage::Tail, &report)?;
+        let batch = next_batch(
+            reader.as_mut(),
+            500,
+            Stage::Tail,
+            &report,
+            &mut read_failures,
+        )?;
         if batch.is_empty() {
             reader.wait_for_more(Duration::from_millis(250));
             continue;

@@ -309,12 +309,20 @@ pub struct AwsConfig {
     /// Email subscribed to the alert topic (confirm the mail AWS sends).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub alert_email: Option<String>,
+    /// Firehose's buffering on AWS (the seed's 60 s / 1 MiB; `[delivery]`'s are the local
+    /// delivery's, 10 s by default so that a first query has data quickly).
+    pub buffer_interval_secs: u32,
+    pub buffer_size_mib: u32,
     /// Where the detector runs: in a Lambda function of the stack, or in this process.
     pub detector: DetectorPlace,
     /// The function's zip (`bootstrap.zip`) to deploy instead of building it with cargo-lambda
     /// (`stack deploy --artifact PATH` sets it too).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub detector_artifact: Option<std::path::PathBuf>,
+    /// Set by `stack delete --delete-lake` only (never read from a file): delete the lake
+    /// bucket too, which the stack otherwise keeps (DeletionPolicy Retain).
+    #[serde(skip)]
+    pub delete_lake: bool,
 }
 
 impl Default for AwsConfig {
@@ -327,8 +335,11 @@ impl Default for AwsConfig {
             ingest: Ingest::Kinesis,
             shard_count: 0,
             alert_email: None,
+            buffer_interval_secs: 60,
+            buffer_size_mib: 1,
             detector: DetectorPlace::Lambda,
             detector_artifact: None,
+            delete_lake: false,
         }
     }
 }

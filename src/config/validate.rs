@@ -91,6 +91,24 @@ pub fn validate(c: &Config) -> Result<(), (String, String)> {
             ),
         );
     }
+    if c.aws.buffer_interval_secs > 900 {
+        return fail(
+            "aws.buffer_interval_secs",
+            format!(
+                "expected 0 to 900 (Firehose's range), got {}",
+                c.aws.buffer_interval_secs
+            ),
+        );
+    }
+    if c.aws.buffer_size_mib > 128 {
+        return fail(
+            "aws.buffer_size_mib",
+            format!(
+                "expected 1 to 128 (Firehose's range), got {}",
+                c.aws.buffer_size_mib
+            ),
+        );
+    }
     if !dl.prefix.is_empty() && (dl.prefix.starts_with('/') || dl.prefix.contains("..")) {
         return fail(
             "delivery.prefix",

@@ -75,6 +75,7 @@ fn run(
     let mut stall = Stall::new(Stage::Alerts, report, detail);
     let mut raised = 0u64;
     let mut stop_seen: Option<std::time::Instant> = None;
+    let mut read_failures = crate::pipeline::ReadFailures::default();
     loop {
         let stopping = stop.is_stopped();
         if stopping && stop_seen.is_none() {
@@ -86,7 +87,13 @@ fn run(
         {
             break;
         }
-        let batch = super::next_batch(reader.as_mut(), 500, Stage::Alerts, report)?;
+        let batch = super::next_batch(
+            reader.as_mut(),
+            500,
+            Stage::Alerts,
+            report,
+            &mut read_failures,
+        )?;
         let Some(last) = batch.last().map(|r| r.sequence) else {
             if stopping && reader.caught_up() {
                 break;

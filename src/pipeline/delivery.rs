@@ -86,9 +86,16 @@ fn run(
     let mut stall = Stall::new(Stage::Delivery, report, detail);
     let mut buffer: Option<Buffer> = None;
     let mut objects = 0u64;
+    let mut read_failures = crate::pipeline::ReadFailures::default();
     loop {
         let stopping = stop.is_stopped();
-        let batch = super::next_batch(reader.as_mut(), 500, Stage::Delivery, report)?;
+        let batch = super::next_batch(
+            reader.as_mut(),
+            500,
+            Stage::Delivery,
+            report,
+            &mut read_failures,
+        )?;
         let empty = batch.is_empty();
         for r in batch {
             let b = buffer.get_or_insert_with(|| Buffer {

@@ -128,13 +128,20 @@ fn run(
     let mut stop_seen: Option<Instant> = None;
     // Where the readings stream ended when stop was asked (local streams number records).
     let mut drain_to: Option<u64> = None;
+    let mut read_failures = crate::pipeline::ReadFailures::default();
     loop {
         let stopping = stop.is_stopped();
         if stopping && stop_seen.is_none() {
             stop_seen = Some(Instant::now());
             drain_to = streams.last_sequence(StreamRole::Readings);
         }
-        let batch = super::next_batch(reader.as_mut(), 500, Stage::Detector, report)?;
+        let batch = super::next_batch(
+            reader.as_mut(),
+            500,
+            Stage::Detector,
+            report,
+            &mut read_failures,
+        )?;
         // Empty and nothing more to read now (a Kinesis reader may return nothing while it
         // waits for a shard's next read).
         let empty = batch.is_empty() && reader.caught_up();

@@ -118,14 +118,24 @@ pub trait StreamReader: Send {
 /// within the local reader's poll interval, 1 s).
 pub const IDLE_WAIT: Duration = Duration::from_secs(1);
 
+/// A stage's run of failed reads, for [`next_batch`].
+#[derive(Debug, Default)]
+pub struct ReadFailures {
+    streak: u32,
+}
+
 /// The next batch from `reader`, at most `max`. Data the stream had to skip (a corrupt
 /// record) is reported as a problem of `stage`, and reading goes on after it: one bad record
-/// must not stop a stage.
+/// must not stop a stage. A read that fails (a service error after the SDK's own retries, a
+/// dropped connection, a disk error) does not stop it either: the stage is shown blocked with
+/// the error, waits with backoff (up to 2 s) and gets an empty batch, so its loop goes on (and
+/// can stop); the next read that works shows it running again.
 pub fn next_batch(
     reader: &mut dyn StreamReader,
     max: usize,
     stage: Stage,
     report: &Reporter,
+    failures: &mut ReadFailures,
 ) -> Result<Vec<StreamRecord>, PipelineError> {
     loop {
         match reader.next_batch(max) {
@@ -136,7 +146,36 @@ pub fn next_batch(
                     message: format!("{message}; skipped to the next segment"),
                 });
             }
-            other => return other,
+            Ok(batch) => {
+                if failures.streak > 0 {
+                    report(Event::Stage {
+                        stage,
+                        state: StageState::Running,
+                        detail: format!(
+                            "reading again after {} failed read{}",
+                            failures.streak,
+                            if failures.streak == 1 { "" } else { "s" }
+                        ),
+                    });
+                    failures.streak = 0;
+                }
+                return Ok(batch);
+            }
+            Err(e) => {
+                failures.streak = failures.streak.saturating_add(1);
+                tracing::warn!(
+                    stage = stage.name(),
+                    "read failed ({}): {e}",
+                    failures.streak
+                );
+                report(Event::Stage {
+                    stage,
+                    state: StageState::Blocked,
+                    detail: format!("cannot read: {e}; retrying"),
+                });
+                std::thread::sleep(backoff(failures.streak));
+                return Ok(Vec::new());
+            }
         }
     }
 }
@@ -481,6 +520,80 @@ pub fn write_checkpoint(path: &std::path::Path, sequence: u64) -> std::io::Resul
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A fake reader for `next_batch`: replies scripted, one per call.
+    struct FakeReader(std::collections::VecDeque<Result<Vec<StreamRecord>, PipelineError>>);
+
+    impl StreamReader for FakeReader {
+        fn next_batch(&mut self, _max: usize) -> Result<Vec<StreamRecord>, PipelineError> {
+            self.0.pop_front().unwrap_or(Ok(Vec::new()))
+        }
+        fn wait_for_more(&mut self, _timeout: Duration) -> bool {
+            false
+        }
+    }
+
+    #[test]
+    fn a_failed_read_blocks_the_stage_and_the_next_good_one_runs_it_again() {
+        let record = StreamRecord {
+            sequence: 1,
+            arrival_ms: 0,
+            data: b"{}".to_vec(),
+        };
+        let mut reader = FakeReader(
+            vec![
+                Err(PipelineError::Stream("InternalFailure: try again".into())),
+                Err(PipelineError::Stream("connection reset".into())),
+                Ok(vec![record]),
+            ]
+            .into(),
+        );
+        let events = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let report: Reporter = {
+            let events = events.clone();
+            Arc::new(move |e| events.lock().unwrap().push(e))
+        };
+        let mut failures = ReadFailures::default();
+        let mut got = Vec::new();
+        for _ in 0..3 {
+            got.push(
+                next_batch(&mut reader, 10, Stage::Detector, &report, &mut failures)
+                    .unwrap()
+                    .len(),
+            );
+        }
+        assert_eq!(
+            got,
+            vec![0, 0, 1],
+            "failed reads give empty batches, never an error"
+        );
+        let states: Vec<(StageState, String)> = events
+            .lock()
+            .unwrap()
+            .iter()
+            .filter_map(|e| match e {
+                Event::Stage { state, detail, .. } => Some((*state, detail.clone())),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(
+            states,
+            vec![
+                (
+                    StageState::Blocked,
+                    "cannot read: InternalFailure: try again; retrying".to_string()
+                ),
+                (
+                    StageState::Blocked,
+                    "cannot read: connection reset; retrying".to_string()
+                ),
+                (
+                    StageState::Running,
+                    "reading again after 2 failed reads".to_string()
+                ),
+            ]
+        );
+    }
 
     #[test]
     fn checkpoints_resume_by_number_or_token_and_a_bad_one_is_one_warning() {

@@ -61,6 +61,9 @@ pub struct ProducerSettings {
     pub seed: Option<u64>,
     /// Append every acknowledged reading's JSON line here (headless `produce --ack-log`).
     pub ack_log: Option<PathBuf>,
+    /// Highest rate per device the streams take ([`MAX_RATE_PER_DEVICE`] locally; Kinesis:
+    /// 1,000 records/s per partition key, and the key is the device id).
+    pub max_rate_per_device: f64,
 }
 
 /// What `a` (or `iotaa spike`) sends: a reading of `min_magnitude..=max_magnitude`, signed
@@ -246,7 +249,7 @@ impl Producer<'_> {
             }
             Control::ScaleRate(f) => {
                 self.counts.rate_per_device = (self.counts.rate_per_device * f)
-                    .clamp(MIN_RATE_PER_DEVICE, MAX_RATE_PER_DEVICE);
+                    .clamp(MIN_RATE_PER_DEVICE, self.s.max_rate_per_device);
                 self.report_state();
             }
             Control::Spike { device, value } => {
@@ -498,6 +501,7 @@ mod tests {
             limit: Some(100),
             seed: Some(7),
             ack_log: None,
+            max_rate_per_device: MAX_RATE_PER_DEVICE,
         };
         let last = Arc::new(Mutex::new(None));
         let seen = last.clone();

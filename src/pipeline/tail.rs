@@ -34,8 +34,15 @@ fn run(
     let mut reader = streams.reader(StreamRole::Anomalies, from)?;
     let mut pending: Vec<ScoredReading> = Vec::new();
     let mut last_report = Instant::now();
+    let mut read_failures = crate::pipeline::ReadFailures::default();
     while !stop.is_stopped() {
-        let batch = super::next_batch(reader.as_mut(), 1_000, Stage::Tail, report)?;
+        let batch = super::next_batch(
+            reader.as_mut(),
+            1_000,
+            Stage::Tail,
+            report,
+            &mut read_failures,
+        )?;
         let empty = batch.is_empty();
         for r in batch {
             match ScoredReading::decode(&r.data) {

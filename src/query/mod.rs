@@ -52,5 +52,6 @@ pub use engine::{CATALOG, DEFAULT_MEMORY_LIMIT_BYTES, EngineOptions, QueryEngine
 pub use format::{format_csv, format_json, format_summary, format_table};
 pub use output::{
     ATHENA_MINIMUM_MB, ATHENA_USD_PER_TB, Column, QueryError, QueryOutcome, QueryOutput,
+    athena_cost_usd,
 };
 pub use service::{QueryService, stopped};

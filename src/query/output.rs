@@ -68,7 +68,8 @@ impl std::error::Error for QueryError {}
 pub enum QueryOutcome {
     Done(QueryOutput),
     Failed(String),
-    Cancelled,
+    /// Stopped when asked; what the engine said (Athena: the query stopped, what it scanned).
+    Cancelled(String),
 }
 
 /// Athena's price: $5 per TB scanned.
@@ -81,12 +82,18 @@ impl QueryOutput {
     /// rounded up to the MB (2^20 bytes) with a 10 MB minimum; a query that scanned nothing
     /// costs nothing.
     pub fn cost_usd(&self) -> f64 {
-        if self.bytes_scanned == 0 {
-            return 0.0;
-        }
-        let mb = self.bytes_scanned.div_ceil(1 << 20).max(ATHENA_MINIMUM_MB);
-        mb as f64 * ATHENA_USD_PER_TB / f64::from(1u32 << 20)
+        athena_cost_usd(self.bytes_scanned)
     }
+}
+
+/// What Athena charges for a query that scanned `bytes` (see [`QueryOutput::cost_usd`]); a
+/// cancelled or failed query is billed the same way for what it scanned.
+pub fn athena_cost_usd(bytes: u64) -> f64 {
+    if bytes == 0 {
+        return 0.0;
+    }
+    let mb = bytes.div_ceil(1 << 20).max(ATHENA_MINIMUM_MB);
+    mb as f64 * ATHENA_USD_PER_TB / f64::from(1u32 << 20)
 }
 
 #[cfg(test)]

@@ -25,6 +25,9 @@ pub struct Faults {
     pub get_throttle: f64,
     /// GetRecords refused with ExpiredIteratorException.
     pub get_expired: f64,
+    /// GetRecords refused with KMSThrottlingException (the stream's KMS key throttled): an
+    /// error the SDK does not retry and the reader does not know, which must not stop a stage.
+    pub get_kms_throttle: f64,
     /// Athena: serve GetQueryResults in pages of at most this many rows with a NextToken, as
     /// Athena does (moto returns every row at once); 0 passes moto's reply through.
     pub athena_page_rows: usize,
@@ -46,6 +49,7 @@ impl Faults {
         put_reply_lost: 0.0,
         get_throttle: 0.0,
         get_expired: 0.0,
+        get_kms_throttle: 0.0,
         athena_page_rows: 0,
         athena_scanned: None,
         athena_hold_running: false,
@@ -65,6 +69,7 @@ pub struct FaultCounts {
     pub gets: AtomicU64,
     pub get_throttled: AtomicU64,
     pub get_expired: AtomicU64,
+    pub get_kms_throttled: AtomicU64,
     pub athena_pages: AtomicU64,
     pub athena_polls: AtomicU64,
     pub athena_stops: AtomicU64,
@@ -126,7 +131,7 @@ impl FaultProxy {
         let c = &self.counts;
         let g = FaultCounts::get;
         format!(
-            "{} forwarded; PutRecords {} ({} throttled, {} partial with {} entries failed, {} replies lost); GetRecords {} ({} throttled, {} expired iterators)",
+            "{} forwarded; PutRecords {} ({} throttled, {} partial with {} entries failed, {} replies lost); GetRecords {} ({} throttled, {} expired iterators, {} KMS throttled)",
             g(&c.forwarded),
             g(&c.puts),
             g(&c.put_throttled),
@@ -135,7 +140,8 @@ impl FaultProxy {
             g(&c.put_replies_lost),
             g(&c.gets),
             g(&c.get_throttled),
-            g(&c.get_expired)
+            g(&c.get_expired),
+            g(&c.get_kms_throttled)
         )
     }
 }
@@ -302,6 +308,13 @@ fn serve(
                     "400 Bad Request",
                     "ExpiredIteratorException",
                     "Iterator expired (injected)",
+                )
+            } else if draw(rng) < f.get_kms_throttle {
+                counts.get_kms_throttled.fetch_add(1, Ordering::Relaxed);
+                error_reply(
+                    "400 Bad Request",
+                    "KMSThrottlingException",
+                    "KMS throttled the request (injected)",
                 )
             } else {
                 counts.forwarded.fetch_add(1, Ordering::Relaxed);

@@ -242,19 +242,13 @@ pub enum RunState {
     #[default]
     Idle,
     /// Running for `elapsed` (e.g. `1.2 s`); `tick` animates the spinner.
-    Running {
-        elapsed: String,
-        tick: usize,
-    },
+    Running { elapsed: String, tick: usize },
     /// Finished: the summary line (rows, bytes scanned, time, cost).
-    Done {
-        summary: String,
-    },
+    Done { summary: String },
     /// Failed: one line, with position when the engine gave one.
-    Failed {
-        message: String,
-    },
-    Cancelled,
+    Failed { message: String },
+    /// Cancelled; `detail` is what the engine said once it stopped (may be empty).
+    Cancelled { detail: String },
 }
 
 /// A query result page: column names with types, rows (None = NULL), scroll offsets.

@@ -30,6 +30,9 @@ pub struct Athena {
     database: String,
     /// `query.max_rows`, when a caller does not say.
     max_rows: usize,
+    /// The workgroup's BytesScannedCutoffPerQuery (output AthenaBytesScannedCutoff), when the
+    /// stack says.
+    cutoff: Option<u64>,
 }
 
 impl QueryService for Athena {
@@ -45,8 +48,12 @@ impl QueryService for Athena {
     }
 
     fn describe(&self) -> String {
+        let limit = match self.cutoff {
+            Some(bytes) => format!(", at most {} scanned a query", crate::text::bytes(bytes)),
+            None => String::new(),
+        };
         format!(
-            "Athena (workgroup {}, database {})",
+            "Athena (workgroup {}, database {}{limit})",
             self.workgroup, self.database
         )
     }
@@ -60,6 +67,10 @@ impl Athena {
             workgroup: deployed.output("AthenaWorkGroup")?.to_string(),
             database: deployed.output("GlueDatabaseName")?.to_string(),
             max_rows,
+            cutoff: deployed
+                .outputs
+                .get("AthenaBytesScannedCutoff")
+                .and_then(|v| v.parse().ok()),
         })
     }
 
@@ -159,12 +170,60 @@ impl Athena {
             .send()
             .await
         {
-            Ok(_) => QueryError::new(format!("cancelled (Athena query {id} stopped)")),
+            Ok(_) => QueryError::new(format!(
+                "cancelled: Athena query {id} stopped{}",
+                self.billed_after_stop(id).await
+            )),
             Err(e) => QueryError::new(format!(
                 "cancelled, but stopping Athena query {id} failed: {}",
                 error_line(&e)
             )),
         }
+    }
+
+    /// What a stopped query scanned and costs, `; it scanned X ($Y)`, once Athena has it (it
+    /// is billed for what it scanned before it stopped); empty when Athena does not say within
+    /// a few seconds.
+    async fn billed_after_stop(&self, id: &str) -> String {
+        let mut wait = FIRST_POLL;
+        for _ in 0..8 {
+            let Ok(out) = self
+                .client
+                .get_query_execution()
+                .query_execution_id(id)
+                .send()
+                .await
+            else {
+                return String::new();
+            };
+            let execution = out.query_execution();
+            let done = execution
+                .and_then(|e| e.status())
+                .and_then(|s| s.state())
+                .is_some_and(|s| {
+                    matches!(
+                        s,
+                        QueryExecutionState::Cancelled
+                            | QueryExecutionState::Failed
+                            | QueryExecutionState::Succeeded
+                    )
+                });
+            if done {
+                let bytes = execution
+                    .and_then(|e| e.statistics())
+                    .and_then(|s| s.data_scanned_in_bytes())
+                    .unwrap_or(0)
+                    .max(0) as u64;
+                return format!(
+                    "; it scanned {} (${:.6})",
+                    crate::text::bytes(bytes),
+                    crate::query::athena_cost_usd(bytes)
+                );
+            }
+            tokio::time::sleep(wait).await;
+            wait = (wait * 3 / 2).min(MAX_POLL);
+        }
+        String::new()
     }
 
     /// Every page of the result, up to `max_rows` rows; true when more rows were left.

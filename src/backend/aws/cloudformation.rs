@@ -16,6 +16,15 @@ use crate::config::Loaded;
 use crate::stack::{Say, Status, with_reason};
 use crate::text::one_line;
 
+/// The tag every resource of the stack gets (CloudFormation passes a stack's tags on to its
+/// resources): `iotaa:stack = <stack name>`.
+fn stack_tag(name: &str) -> aws_sdk_cloudformation::types::Tag {
+    aws_sdk_cloudformation::types::Tag::builder()
+        .key("iotaa:stack")
+        .value(name)
+        .build()
+}
+
 fn is_missing_stack(message: Option<&str>) -> bool {
     message.is_some_and(|m| m.contains("does not exist"))
 }
@@ -27,6 +36,8 @@ pub struct Described {
     pub reason: String,
     /// Key → value, in key order.
     pub outputs: Vec<(String, String)>,
+    /// The parameters it was deployed with, key → value.
+    pub parameters: Vec<(String, String)>,
 }
 
 /// The stack as described now, or `None` when there is no such stack.
@@ -50,7 +61,18 @@ pub async fn describe(client: &Client, name: &str) -> Result<Option<Described>> 
             })
             .collect();
         outputs.sort();
+        let parameters = s
+            .parameters()
+            .iter()
+            .map(|p| {
+                (
+                    p.parameter_key().unwrap_or_default().to_string(),
+                    p.parameter_value().unwrap_or_default().to_string(),
+                )
+            })
+            .collect();
         Described {
+            parameters,
             status: s
                 .stack_status()
                 .map(|s| s.as_str().to_string())
@@ -293,7 +315,7 @@ async fn apply(
                 .template_body(TEMPLATE)
                 .set_parameters(Some(params))
                 .capabilities(Capability::CapabilityIam)
-                .capabilities(Capability::CapabilityNamedIam)
+                .tags(stack_tag(name))
                 .send()
                 .await
                 .map_err(|e| sdk_error(&format!("create stack {name}"), &e))?;
@@ -316,7 +338,7 @@ async fn apply(
                 .template_body(TEMPLATE)
                 .set_parameters(Some(params))
                 .capabilities(Capability::CapabilityIam)
-                .capabilities(Capability::CapabilityNamedIam)
+                .tags(stack_tag(name))
                 .send()
                 .await;
             if let Err(e) = result {
@@ -369,16 +391,13 @@ pub async fn delete(
         say.out(format!("stack {name}: not deployed; nothing to delete"));
         return Ok(true);
     };
-    // CloudFormation cannot delete a bucket with objects in it: empty the lake bucket first
-    // (the caller asked, naming it).
-    if let Some((_, bucket)) = described
+    // The lake bucket is kept by the stack (DeletionPolicy Retain): with --delete-lake it is
+    // emptied and deleted here once the stack, and so Firehose, is gone.
+    let bucket = described
         .outputs
         .into_iter()
         .find(|(k, _)| k == "BucketName")
-    {
-        let n = empty_bucket(loaded, sdk, &bucket).await?;
-        say.out(format!("bucket {bucket}: {n} objects deleted"));
-    }
+        .map(|(_, v)| v);
     let mut seen = event_ids(&client, name).await?;
     client
         .delete_stack()
@@ -388,21 +407,79 @@ pub async fn delete(
         .map_err(|e| sdk_error(&format!("delete stack {name}"), &e))?;
     say.out(format!("stack {name}: deleting"));
     match follow(&client, name, &mut seen, poll, say).await? {
-        None => {
-            say.out(format!("stack {name}: deleted"));
-            Ok(true)
-        }
-        Some((s, _)) if s == "DELETE_COMPLETE" => {
-            say.out(format!("stack {name}: deleted"));
-            Ok(true)
-        }
+        None => {}
+        Some((s, _)) if s == "DELETE_COMPLETE" => {}
         Some((s, reason)) => {
-            say.err(format!("stack {name}: {s}: {} (a bucket with objects in it cannot be deleted: empty it first)",
+            say.err(format!(
+                "stack {name}: {s}: {} (a stack deployed before the lake bucket was kept cannot delete a bucket with objects in it: `stack delete --delete-lake` empties it first)",
                 one_line(&reason)
             ));
-            Ok(false)
+            if loaded.config.aws.delete_lake
+                && let Some(bucket) = &bucket
+            {
+                let n = empty_bucket(loaded, sdk, bucket).await?;
+                say.out(format!(
+                    "bucket {bucket}: {n} objects deleted; deleting the stack again"
+                ));
+                client
+                    .delete_stack()
+                    .stack_name(name)
+                    .send()
+                    .await
+                    .map_err(|e| sdk_error(&format!("delete stack {name}"), &e))?;
+                if let Some((s, reason)) = follow(&client, name, &mut seen, poll, say).await?
+                    && s != "DELETE_COMPLETE"
+                {
+                    say.err(format!("stack {name}: {}", with_reason(&s, &reason)));
+                    return Ok(false);
+                }
+            } else {
+                return Ok(false);
+            }
         }
     }
+    say.out(format!("stack {name}: deleted"));
+    let Some(bucket) = bucket else {
+        return Ok(true);
+    };
+    if !loaded.config.aws.delete_lake {
+        say.out(format!(
+            "bucket {bucket}: kept (the lake, query results, the detector's code and model); delete it with `aws s3 rb s3://{bucket} --force`"
+        ));
+        return Ok(true);
+    }
+    delete_bucket(loaded, sdk, &bucket, say).await
+}
+
+/// Empties and deletes `bucket`, again while objects still arrive (a delivery in flight when its
+/// stream was deleted), at most 5 times.
+async fn delete_bucket(
+    loaded: &Loaded,
+    sdk: &SdkConfig,
+    bucket: &str,
+    say: &dyn Say,
+) -> Result<bool> {
+    let s3 = s3_client(loaded, sdk);
+    let mut deleted = 0;
+    for attempt in 1..=5 {
+        deleted += empty_bucket(loaded, sdk, bucket).await?;
+        match s3.delete_bucket().bucket(bucket).send().await {
+            Ok(_) => {
+                say.out(format!(
+                    "bucket {bucket}: {deleted} objects deleted; bucket deleted"
+                ));
+                return Ok(true);
+            }
+            Err(e) if attempt < 5 && error_line(&e).contains("BucketNotEmpty") => {
+                tokio::time::sleep(Duration::from_secs(2)).await;
+            }
+            Err(e) => {
+                say.err(format!("bucket {bucket}: not deleted: {}", error_line(&e)));
+                return Ok(false);
+            }
+        }
+    }
+    Ok(false)
 }
 
 /// Deletes every object in `bucket` (ListObjectsV2, DeleteObjects 1,000 at a time); returns

@@ -19,6 +19,8 @@ pub mod cloudformation;
 pub mod firehose;
 pub mod function;
 pub mod kinesis;
+pub mod policy;
+pub mod prices;
 pub mod stack;
 
 use std::sync::Arc;
@@ -41,6 +43,9 @@ use cloudformation::{Described, describe};
 
 /// The template, as shipped in `infra/`.
 pub const TEMPLATE: &str = include_str!("../../../infra/iotaa.yaml");
+
+/// Kinesis' write limit per partition key (records a second), the most a device can send.
+pub const KEY_RECORDS_PER_SEC: f64 = 1_000.0;
 
 /// How often a deploy or delete polls while the stack is in progress, unless told otherwise.
 pub const POLL: Duration = Duration::from_secs(2);
@@ -133,12 +138,9 @@ pub fn parameters(loaded: &Loaded, detector_code: &str) -> Vec<(String, String)>
         ),
         (
             "BufferIntervalSeconds".into(),
-            c.delivery.buffer_interval_secs.to_string(),
+            c.aws.buffer_interval_secs.to_string(),
         ),
-        (
-            "BufferSizeMiB".into(),
-            c.delivery.buffer_size_mib.to_string(),
-        ),
+        ("BufferSizeMiB".into(), c.aws.buffer_size_mib.to_string()),
         (
             "Compression".into(),
             match c.delivery.compression {
@@ -216,6 +218,7 @@ pub async fn deployed_stack(loaded: &Loaded) -> Result<Deployed> {
         status,
         reason,
         outputs,
+        ..
     }) = describe(&client, &name).await?
     else {
         return Err(eyre!(
@@ -275,6 +278,15 @@ pub fn open(loaded: &Loaded, runtime: &tokio::runtime::Runtime) -> Result<Opened
     );
     layout.migrate_legacy();
     let mut plan = Plan::new(layout.clone(), loaded);
+    // Kinesis takes at most 1,000 records (and 1 MiB) a second per partition key, even on
+    // demand, and both streams are keyed by device id: a faster device throttles forever.
+    if loaded.config.producer.rate > KEY_RECORDS_PER_SEC {
+        return Err(eyre!(
+            "producer.rate is {} readings/s per device, but Kinesis takes at most 1,000 records/s per partition key (iotaa keys readings by device id): set it to 1000 or less and add devices for more",
+            loaded.config.producer.rate
+        ));
+    }
+    plan.producer.max_rate_per_device = KEY_RECORDS_PER_SEC;
     // Firehose delivers to S3: no delivery stage here.
     plan.delivery = None;
     let function = deployed.outputs.get("DetectorFunctionName");

@@ -77,10 +77,17 @@ impl Stack for AwsStack {
     }
 
     fn delete_question(&self) -> String {
-        format!(
-            "Delete the CloudFormation stack {} and every resource in it, including every object in its bucket (the lake and query results)?",
-            self.name
-        )
+        if self.loaded.config.aws.delete_lake {
+            format!(
+                "Delete the CloudFormation stack {} and every resource in it, and then its lake bucket with every object in it (readings, query results, the detector's code and model)?",
+                self.name
+            )
+        } else {
+            format!(
+                "Delete the CloudFormation stack {} and every resource in it but its lake bucket, which is kept (`stack delete --delete-lake` deletes it too)?",
+                self.name
+            )
+        }
     }
 
     fn delete(&self, say: &dyn Say) -> Result<bool, String> {
@@ -109,6 +116,7 @@ pub async fn snapshot(sdk: &SdkConfig, name: &str) -> Result<StackSnapshot> {
         delivery: None,
         detector: None,
         detector_figures: None,
+        standing_cost: None,
     };
     let Some(described) = describe(&client, name).await? else {
         return Ok(snap);
@@ -116,6 +124,12 @@ pub async fn snapshot(sdk: &SdkConfig, name: &str) -> Result<StackSnapshot> {
     snap.status = Some(Status::cloudformation(&described.status));
     snap.reason = one_line(&described.reason);
     snap.outputs = described.outputs;
+    let shards: u32 = described
+        .parameters
+        .iter()
+        .find(|(k, _)| k == "ShardCount")
+        .and_then(|(_, v)| v.parse().ok())
+        .unwrap_or(0);
     // moto lists some resources it only pretends to create with no logical id: skip those.
     snap.resources = resources(&client, name)
         .await?
@@ -128,6 +142,21 @@ pub async fn snapshot(sdk: &SdkConfig, name: &str) -> Result<StackSnapshot> {
             detail: physical,
         })
         .collect();
+    let count = |kind: &str| snap.resources.iter().filter(|r| r.kind == kind).count();
+    // The alarms from the output that names them (moto creates no alarm resources).
+    let alarms = snap
+        .outputs
+        .iter()
+        .find(|(k, _)| k == "AlarmNames")
+        .map_or(0, |(_, v)| {
+            v.split(',').filter(|n| !n.trim().is_empty()).count()
+        });
+    snap.standing_cost = Some(super::prices::standing_cost(
+        count("AWS::Kinesis::Stream"),
+        shards,
+        alarms,
+        count("AWS::KMS::Key"),
+    ));
     let mut events: Vec<String> = events(&client, name)
         .await?
         .iter()

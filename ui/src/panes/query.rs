@@ -122,7 +122,12 @@ fn render_state(run: &RunState, area: Rect, buf: &mut Buffer) {
             "query failed · enter edits · ctrl-r/f5 runs again",
             Style::new().fg(theme::ALERT).add_modifier(Modifier::BOLD),
         ),
-        RunState::Cancelled => Line::styled("cancelled", Style::new().fg(theme::WARN)),
+        RunState::Cancelled { detail } if detail.is_empty() => {
+            Line::styled("cancelled", Style::new().fg(theme::WARN))
+        }
+        RunState::Cancelled { detail } => {
+            Line::styled(format!("cancelled: {detail}"), Style::new().fg(theme::WARN))
+        }
     };
     line.render(area, buf);
 }

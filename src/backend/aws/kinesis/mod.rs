@@ -5,8 +5,9 @@
 //!   failed (throttled, internal error) come back in [`PutOutcome::failed`] and
 //!   [`crate::pipeline::put_all`] resends only those, with backoff and jitter.
 //! - A reader follows every shard of a stream: it lists the shards, reads each with GetRecords
-//!   no more than once per 200 ms while records come (Kinesis allows 5 calls a second per shard,
-//!   shared by every consumer) and once a second when the shard is idle, renews an expired
+//!   no more than twice a second (readings) or once a second (anomalies) while records come
+//!   (Kinesis allows 5 calls a second per shard, shared by every consumer: see
+//!   [`READINGS_BUSY_POLL`]) and once a second when the shard is idle, renews an expired
 //!   iterator from the last record it returned, backs off when throttled, and after a reshard
 //!   reads the child shards once their parents are finished (so each device's readings stay in
 //!   order).
@@ -46,10 +47,14 @@ use crate::pipeline::{
 pub use iotaa_detector::batch::{PUT_MAX_BYTES, PUT_MAX_RECORDS};
 /// GetRecords: at most 10,000 records a call.
 const GET_MAX_RECORDS: usize = 10_000;
-/// The least time between two GetRecords on one shard while it has records (5 a second).
-pub const BUSY_POLL: Duration = Duration::from_millis(200);
-/// The time between two GetRecords on an idle shard: leaves most of the shard's 5 reads a
-/// second to the other consumers (Firehose, the alert function, other tails).
+/// The least time between two GetRecords on one shard while it has records. Kinesis allows 5
+/// a second per shard, shared by every consumer of the stream (the read budget, README "The
+/// pipeline on AWS"): on the readings stream Firehose takes 1 and the detector's Lambda
+/// mapping 1 (or the in-app detector 2, this), on the anomaly stream the alert function's
+/// mapping 1 and each dashboard's tail and alerts consumer 1 each (this).
+pub const READINGS_BUSY_POLL: Duration = Duration::from_millis(500);
+pub const ANOMALY_BUSY_POLL: Duration = Duration::from_secs(1);
+/// The time between two GetRecords on an idle shard.
 pub const IDLE_POLL: Duration = Duration::from_secs(1);
 /// How often a reader lists the shards again, to find shards added by a reshard that it has not
 /// reached through a closed parent.
@@ -142,6 +147,10 @@ impl KinesisStreams {
             self.name(role).to_string(),
             from,
             self.waker.clone(),
+            match role {
+                StreamRole::Readings => READINGS_BUSY_POLL,
+                StreamRole::Anomalies => ANOMALY_BUSY_POLL,
+            },
         )
     }
 }

@@ -39,6 +39,8 @@ pub struct KinesisReader {
     counter: u64,
     waker: Arc<Waker>,
     turn: usize,
+    /// The least time between two GetRecords on one shard while it has records.
+    busy_poll: Duration,
 }
 
 /// What a finished shard is recorded as in a position token.
@@ -51,6 +53,7 @@ impl KinesisReader {
         stream: String,
         from: StartAt,
         waker: Arc<Waker>,
+        busy_poll: Duration,
     ) -> Self {
         let (from, resume) = match from {
             StartAt::Resume(token) => (
@@ -65,6 +68,7 @@ impl KinesisReader {
             .map(|(k, _)| k.clone())
             .collect();
         KinesisReader {
+            busy_poll,
             client,
             runtime,
             stream,
@@ -220,7 +224,8 @@ impl KinesisReader {
                     Some("ProvisionedThroughputExceededException")
                     | Some("LimitExceededException") => {
                         c.throttled = c.throttled.saturating_add(1);
-                        c.next_read = now + crate::pipeline::backoff(c.throttled).max(BUSY_POLL);
+                        c.next_read =
+                            now + crate::pipeline::backoff(c.throttled).max(self.busy_poll);
                         tracing::info!("GetRecords {} {}: throttled", stream, c.id);
                     }
                     _ => {
@@ -252,7 +257,7 @@ impl KinesisReader {
             + if records.is_empty() && behind == 0 {
                 IDLE_POLL
             } else {
-                BUSY_POLL
+                self.busy_poll
             };
         match got.next_shard_iterator() {
             Some(next) => c.iterator = Some(next.to_string()),
@@ -555,6 +560,7 @@ mod tests {
             "fake".into(),
             from,
             Arc::default(),
+            READINGS_BUSY_POLL,
         )
     }
 
