@@ -114,6 +114,8 @@ pub struct StackSnapshot {
     pub detector_figures: Option<FunctionFigures>,
     /// What the stack costs while idle (AWS), as a row; `None` locally.
     pub standing_cost: Option<Resource>,
+    /// Health beyond the resources' statuses: alarms and failure queues (AWS).
+    pub watch: Vec<Resource>,
 }
 
 /// A function's figures over the last few minutes (CloudWatch).
@@ -165,6 +167,7 @@ impl StackSnapshot {
             .iter()
             .chain(&self.delivery)
             .chain(&self.detector)
+            .chain(&self.watch)
             .chain(&self.standing_cost)
         {
             lines.push(format!(
@@ -260,6 +263,7 @@ mod tests {
             detector: None,
             detector_figures: None,
             standing_cost: None,
+            watch: Vec::new(),
         };
         assert_eq!(snap.status_line(), "not deployed");
         snap.status = Some(Status::cloudformation("UPDATE_ROLLBACK_COMPLETE"));

@@ -942,6 +942,39 @@ mod stack_ops {
     }
 
     #[test]
+    fn a_confirmed_delete_pauses_this_processs_producer_first() {
+        use iot_anomaly_analytics::pipeline::producer::Control;
+        use iot_anomaly_analytics::pipeline::run::Controller;
+        use iot_anomaly_analytics::pipeline::{Event, ProducerCounts};
+        let mut a = app("backend = \"aws\"\n[aws]\nstack_name = \"demo\"\n");
+        let ops = Arc::new(FakeStackOps::default());
+        a.attach_stack_ops(ops.clone());
+        let (tx, rx) = std::sync::mpsc::channel();
+        a.attach_producer(Controller::new(tx));
+        a.update(Action::Pipeline(Event::Producer(ProducerCounts {
+            sent: 10,
+            acknowledged: 10,
+            rate_per_device: 1.0,
+            paused: false,
+            ..ProducerCounts::default()
+        })));
+        // A cancelled delete leaves the producer alone; a confirmed one pauses it first.
+        press(&mut a, &[ctrl('x'), key('n')]);
+        assert!(rx.try_recv().is_err());
+        press(&mut a, &[ctrl('x'), key('y')]);
+        assert_eq!(rx.try_recv(), Ok(Control::TogglePause));
+        assert_eq!(ops.deletes.load(Ordering::SeqCst), 1);
+        assert!(screen(&a, 160, 40).contains("Producer paused before deleting the stack"));
+        // Already paused: nothing is sent (a toggle would start it again).
+        a.update(Action::Pipeline(Event::Producer(ProducerCounts {
+            paused: true,
+            ..ProducerCounts::default()
+        })));
+        press(&mut a, &[ctrl('x'), key('y')]);
+        assert!(rx.try_recv().is_err());
+    }
+
+    #[test]
     fn on_the_local_backend_the_keys_explain_instead() {
         let mut a = app("");
         let loaded = config::parse("", Path::new("/cfg/config.toml")).unwrap();

@@ -85,6 +85,20 @@ fn deploy_status_outputs_events_update_and_delete_on_moto() {
         .lines()
         .find(|l| l.trim_start().starts_with("standing cost"))
         .unwrap_or_else(|| panic!("no standing cost row:\n{status}"));
+    // The alert mapping's failure queue, empty; the alarms (moto cannot answer CloudWatch's
+    // current protocol: one row says so).
+    let queue = status
+        .lines()
+        .find(|l| l.trim_start().starts_with("alert failures"))
+        .unwrap_or_else(|| panic!("no alert failures row:\n{status}"));
+    assert!(
+        queue.contains("SQS::Queue") && queue.contains(" empty "),
+        "{queue}"
+    );
+    assert!(
+        status.lines().any(|l| l.contains("CloudWatch::Alarm")),
+        "no alarm row:\n{status}"
+    );
     assert!(cost.contains("$0.082/h"), "{cost}");
     assert!(
         cost.contains("$59.00/month idle: 2 on-demand streams"),
@@ -502,5 +516,27 @@ fn the_detector_function_deploys_from_a_content_addressed_zip_and_updates_with_i
     assert_eq!(head.status(), 200, "the bucket is still there");
     eprintln!(
         "aws_stack: detector function deployed in two phases, no-op redeploy, code update, delete keeping the lake bucket"
+    );
+}
+
+/// Kinesis takes at most 1,000 records a second per partition key, and iotaa keys by device:
+/// a faster configured device is refused before anything starts, in one line.
+#[test]
+fn a_device_rate_above_the_partition_key_limit_is_one_line() {
+    let dir = workdir(
+        &stack_name("rate"),
+        &format!(
+            "endpoint_url = \"{}\"\n[producer]\nrate = 2000\n",
+            endpoint()
+        ),
+    );
+    let out = iotaa(dir.path(), &CREDS, &["produce", "--duration", "1s"]);
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert_eq!(err.trim_end().lines().count(), 1, "{err}");
+    assert!(
+        err.contains("producer.rate is 2000 readings/s per device")
+            && err.contains("1,000 records/s per partition key"),
+        "{err}"
     );
 }

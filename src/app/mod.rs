@@ -301,14 +301,18 @@ impl App {
                 // Stop what this process sends before the stack goes: a producer writing
                 // while the stack is deleted only makes errors (and, with the lake kept, late
                 // objects in it).
-                if yes && op == Action::DeleteStack && self.throughput.producer_running() {
-                    self.control(Control::TogglePause);
-                    self.notify(
-                        NoticeLevel::Info,
-                        "Producer paused before deleting the stack.".into(),
-                    );
-                }
+                let paused = yes
+                    && op == Action::DeleteStack
+                    && self.throughput.producer_running()
+                    && self
+                        .controller
+                        .as_ref()
+                        .is_some_and(|p| p.send(Control::TogglePause));
                 match yes.then(|| self.stack.run(&op)).flatten() {
+                    Some(started) if paused => self.notify(
+                        NoticeLevel::Info,
+                        format!("Producer paused before deleting the stack; {started}"),
+                    ),
                     Some(started) => self.notify(NoticeLevel::Info, started),
                     None => self.notify(
                         NoticeLevel::Info,

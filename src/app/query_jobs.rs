@@ -88,3 +88,58 @@ impl Drop for QueryJobs {
 
 /// How long quitting waits for a running query to be stopped.
 const STOP_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::query::{QueryError, QueryOutput};
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    /// A fake engine whose queries run until cancelled, then take a moment to stop (as an
+    /// Athena query does until StopQueryExecution returns) and record that they did.
+    struct FakeSlowEngine {
+        stopped: Arc<AtomicBool>,
+    }
+
+    impl QueryService for FakeSlowEngine {
+        fn run(
+            &self,
+            _sql: String,
+            _max_rows: Option<usize>,
+            cancel: StopFlag,
+        ) -> futures::future::BoxFuture<'static, Result<QueryOutput, QueryError>> {
+            let stopped = self.stopped.clone();
+            Box::pin(async move {
+                crate::query::stopped(&cancel).await;
+                tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+                stopped.store(true, Ordering::SeqCst);
+                Err(QueryError::new("cancelled: stopped".to_string()))
+            })
+        }
+
+        fn describe(&self) -> String {
+            "fake".into()
+        }
+    }
+
+    #[test]
+    fn quitting_while_a_query_runs_waits_for_its_engine_to_stop_it() {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .unwrap();
+        let stopped = Arc::new(AtomicBool::new(false));
+        let engine = Arc::new(FakeSlowEngine {
+            stopped: stopped.clone(),
+        });
+        let jobs = QueryJobs::new(engine, runtime.handle().clone(), Arc::new(|_| true));
+        jobs.start(1, "SELECT 1".into());
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        drop(jobs);
+        assert!(
+            stopped.load(Ordering::SeqCst),
+            "dropping the runner returned before the query was stopped"
+        );
+    }
+}

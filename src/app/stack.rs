@@ -198,6 +198,7 @@ impl StackPane {
                         .iter()
                         .chain(&snap.delivery)
                         .chain(&snap.detector)
+                        .chain(&snap.watch)
                         .chain(&snap.standing_cost)
                         .map(row),
                 );

@@ -159,6 +159,7 @@ impl Stack for LocalStack {
             detector: None,
             detector_figures: None,
             standing_cost: None,
+            watch: Vec::new(),
         })
     }
 

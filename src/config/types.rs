@@ -313,6 +313,13 @@ pub struct AwsConfig {
     /// delivery's, 10 s by default so that a first query has data quickly).
     pub buffer_interval_secs: u32,
     pub buffer_size_mib: u32,
+    /// Lake objects expire this many days after they land; 0 keeps them.
+    pub lake_expiration_days: u32,
+    /// Athena cancels a query that scans more than this many bytes (the workgroup's
+    /// BytesScannedCutoffPerQuery; at least 10,000,000).
+    pub bytes_scanned_cutoff: u64,
+    /// Turn on the stack's termination protection on deploy (off: `stack delete` works).
+    pub termination_protection: bool,
     /// Where the detector runs: in a Lambda function of the stack, or in this process.
     pub detector: DetectorPlace,
     /// The function's zip (`bootstrap.zip`) to deploy instead of building it with cargo-lambda
@@ -337,6 +344,9 @@ impl Default for AwsConfig {
             alert_email: None,
             buffer_interval_secs: 60,
             buffer_size_mib: 1,
+            lake_expiration_days: 0,
+            bytes_scanned_cutoff: 10 * 1024 * 1024 * 1024,
+            termination_protection: false,
             detector: DetectorPlace::Lambda,
             detector_artifact: None,
             delete_lake: false,

@@ -100,6 +100,15 @@ pub fn validate(c: &Config) -> Result<(), (String, String)> {
             ),
         );
     }
+    if c.aws.bytes_scanned_cutoff < 10_000_000 {
+        return fail(
+            "aws.bytes_scanned_cutoff",
+            format!(
+                "expected at least 10000000 (Athena's smallest per-query limit, 10 MB), got {}",
+                c.aws.bytes_scanned_cutoff
+            ),
+        );
+    }
     if c.aws.buffer_size_mib > 128 {
         return fail(
             "aws.buffer_size_mib",

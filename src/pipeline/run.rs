@@ -26,6 +26,11 @@ pub struct PipelineSettings {
 pub struct Controller(std::sync::mpsc::Sender<Control>);
 
 impl Controller {
+    /// A controller sending on `tx` (the pipeline makes its own; tests read what is sent).
+    pub fn new(tx: std::sync::mpsc::Sender<Control>) -> Controller {
+        Controller(tx)
+    }
+
     /// False when no producer runs.
     pub fn send(&self, c: Control) -> bool {
         self.0.send(c).is_ok()

@@ -38,6 +38,8 @@ pub struct Described {
     pub outputs: Vec<(String, String)>,
     /// The parameters it was deployed with, key → value.
     pub parameters: Vec<(String, String)>,
+    /// Whether termination protection is on.
+    pub protected: bool,
 }
 
 /// The stack as described now, or `None` when there is no such stack.
@@ -73,6 +75,7 @@ pub async fn describe(client: &Client, name: &str) -> Result<Option<Described>> 
             .collect();
         Described {
             parameters,
+            protected: s.enable_termination_protection().unwrap_or(false),
             status: s
                 .stack_status()
                 .map(|s| s.as_str().to_string())
@@ -359,6 +362,25 @@ async fn apply(
     let ok = status == "CREATE_COMPLETE" || status == "UPDATE_COMPLETE";
     if ok {
         say.out(format!("stack {name}: {status}"));
+        let want = loaded.config.aws.termination_protection;
+        let has = describe(&client, name).await?.is_some_and(|d| d.protected);
+        if want != has {
+            client
+                .update_termination_protection()
+                .stack_name(name)
+                .enable_termination_protection(want)
+                .send()
+                .await
+                .map_err(|e| sdk_error(&format!("termination protection of stack {name}"), &e))?;
+            say.out(format!(
+                "stack {name}: termination protection {}",
+                if want {
+                    "on ([aws] termination_protection = false and deploy again before a delete)"
+                } else {
+                    "off"
+                }
+            ));
+        }
         for (k, v) in outputs(&client, name).await? {
             say.out(format!("  {k:<24} {v}"));
         }

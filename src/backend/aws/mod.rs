@@ -22,6 +22,7 @@ pub mod kinesis;
 pub mod policy;
 pub mod prices;
 pub mod stack;
+pub mod watch;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -150,6 +151,14 @@ pub fn parameters(loaded: &Loaded, detector_code: &str) -> Vec<(String, String)>
             .into(),
         ),
         ("Prefix".into(), c.delivery.prefix.clone()),
+        (
+            "LakeExpirationDays".into(),
+            c.aws.lake_expiration_days.to_string(),
+        ),
+        (
+            "BytesScannedCutoffPerQuery".into(),
+            c.aws.bytes_scanned_cutoff.to_string(),
+        ),
         ("AnomalyThreshold".into(), c.alerts.threshold.to_string()),
         (
             "AlertEmail".into(),
@@ -262,6 +271,14 @@ pub struct Opened {
 }
 
 pub fn open(loaded: &Loaded, runtime: &tokio::runtime::Runtime) -> Result<Opened> {
+    // Kinesis takes at most 1,000 records (and 1 MiB) a second per partition key, even on
+    // demand, and both streams are keyed by device id: a faster device throttles forever.
+    if loaded.config.producer.rate > KEY_RECORDS_PER_SEC {
+        return Err(eyre!(
+            "producer.rate is {} readings/s per device, but Kinesis takes at most 1,000 records/s per partition key (iotaa keys readings by device id): set it to 1000 or less and add devices for more",
+            loaded.config.producer.rate
+        ));
+    }
     let deployed = runtime.block_on(deployed_stack(loaded))?;
     let readings = deployed.output("ReadingsStreamName")?.to_string();
     let anomalies = deployed.output("AnomalyStreamName")?.to_string();
@@ -278,14 +295,6 @@ pub fn open(loaded: &Loaded, runtime: &tokio::runtime::Runtime) -> Result<Opened
     );
     layout.migrate_legacy();
     let mut plan = Plan::new(layout.clone(), loaded);
-    // Kinesis takes at most 1,000 records (and 1 MiB) a second per partition key, even on
-    // demand, and both streams are keyed by device id: a faster device throttles forever.
-    if loaded.config.producer.rate > KEY_RECORDS_PER_SEC {
-        return Err(eyre!(
-            "producer.rate is {} readings/s per device, but Kinesis takes at most 1,000 records/s per partition key (iotaa keys readings by device id): set it to 1000 or less and add devices for more",
-            loaded.config.producer.rate
-        ));
-    }
     plan.producer.max_rate_per_device = KEY_RECORDS_PER_SEC;
     // Firehose delivers to S3: no delivery stage here.
     plan.delivery = None;

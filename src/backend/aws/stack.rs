@@ -117,6 +117,7 @@ pub async fn snapshot(sdk: &SdkConfig, name: &str) -> Result<StackSnapshot> {
         detector: None,
         detector_figures: None,
         standing_cost: None,
+        watch: Vec::new(),
     };
     let Some(described) = describe(&client, name).await? else {
         return Ok(snap);
@@ -143,6 +144,19 @@ pub async fn snapshot(sdk: &SdkConfig, name: &str) -> Result<StackSnapshot> {
         })
         .collect();
     let count = |kind: &str| snap.resources.iter().filter(|r| r.kind == kind).count();
+    let outputs: std::collections::BTreeMap<String, String> =
+        snap.outputs.iter().cloned().collect();
+    if let Some(names) = outputs.get("AlarmNames") {
+        snap.watch.extend(super::watch::alarms(sdk, names).await);
+    }
+    for (key, name) in [
+        ("AlertFailureQueueUrl", "alert failures"),
+        ("DetectorFailureQueueUrl", "detector failures"),
+    ] {
+        if let Some(url) = outputs.get(key) {
+            snap.watch.push(super::watch::queue(sdk, name, url).await);
+        }
+    }
     // The alarms from the output that names them (moto creates no alarm resources).
     let alarms = snap
         .outputs

@@ -5,7 +5,7 @@
 //!   failed (throttled, internal error) come back in [`PutOutcome::failed`] and
 //!   [`crate::pipeline::put_all`] resends only those, with backoff and jitter.
 //! - A reader follows every shard of a stream: it lists the shards, reads each with GetRecords
-//!   no more than twice a second (readings) or once a second (anomalies) while records come
+//!   no more than 3 times a second (readings) or once a second (anomalies) while records come
 //!   (Kinesis allows 5 calls a second per shard, shared by every consumer: see
 //!   [`READINGS_BUSY_POLL`]) and once a second when the shard is idle, renews an expired
 //!   iterator from the last record it returned, backs off when throttled, and after a reshard
@@ -50,9 +50,9 @@ const GET_MAX_RECORDS: usize = 10_000;
 /// The least time between two GetRecords on one shard while it has records. Kinesis allows 5
 /// a second per shard, shared by every consumer of the stream (the read budget, README "The
 /// pipeline on AWS"): on the readings stream Firehose takes 1 and the detector's Lambda
-/// mapping 1 (or the in-app detector 2, this), on the anomaly stream the alert function's
+/// mapping 1 (or the in-app detector 3, this), on the anomaly stream the alert function's
 /// mapping 1 and each dashboard's tail and alerts consumer 1 each (this).
-pub const READINGS_BUSY_POLL: Duration = Duration::from_millis(500);
+pub const READINGS_BUSY_POLL: Duration = Duration::from_millis(334);
 pub const ANOMALY_BUSY_POLL: Duration = Duration::from_secs(1);
 /// The time between two GetRecords on an idle shard.
 pub const IDLE_POLL: Duration = Duration::from_secs(1);
