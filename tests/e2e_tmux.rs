@@ -571,3 +571,50 @@ fn the_dashboard_on_aws_shows_the_stack_and_raises_an_alert_through_kinesis() {
     let log = std::fs::read_to_string(d.join("data/aws").join(&stack).join("alerts.log")).unwrap();
     assert_eq!(log.lines().count(), 1, "{log}");
 }
+
+/// `detector = "lambda"` with the function deployed (a stand-in zip: moto stores functions but
+/// never runs them): the dashboard does not score, and its Stack pane says where the detector
+/// runs and shows the function's row.
+#[test]
+fn the_dashboard_on_aws_says_the_detector_runs_in_lambda() {
+    use common::aws::{CREDS, endpoint, iotaa, stack_name, text, workdir};
+    let stack = stack_name("tuifn");
+    let dir = workdir(
+        &stack,
+        &format!("endpoint_url = \"{}\"\ndetector = \"lambda\"\n", endpoint()),
+    );
+    let d = dir.path();
+    let zip = d.join("bootstrap.zip");
+    let made = std::process::Command::new("python3")
+        .args([
+            "-c",
+            "import sys, zipfile\nwith zipfile.ZipFile(sys.argv[1], 'w') as z: z.writestr('bootstrap', b'stand-in')",
+        ])
+        .arg(&zip)
+        .status()
+        .unwrap();
+    assert!(made.success());
+    let out = iotaa(
+        d,
+        &CREDS,
+        &["stack", "deploy", "--artifact", zip.to_str().unwrap()],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let home = d.display().to_string();
+    let mut env = CREDS.to_vec();
+    env.push(("HOME", &home));
+    env.push(("AWS_EC2_METADATA_DISABLED", "true"));
+    let t = Tmux::start(200, 50, d, &env, &[bin()]);
+    // The detail column is cut on the left in a narrow pane; zoomed, the row is whole.
+    t.keys(&["1", "z"]);
+    t.wait_for("the detector's place", |s| {
+        s.contains(&format!(
+            "in the Lambda function {stack}-detector (this process does not score)"
+        ))
+    });
+    t.wait_for("the function's row", |s| s.contains("-detector, last result:"));
+    t.keys(&["q"]);
+    assert_eq!(t.wait_exit(), 0);
+    let out = iotaa(d, &CREDS, &["stack", "delete", "--yes", "--delete-lake"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+}
