@@ -503,3 +503,25 @@ fn query_picker_80x24() {
     });
     insta::assert_snapshot!(render(&v, 80, 24));
 }
+
+/// A resource's kind is cut to 12 characters in the narrow Stack pane and whole when it is
+/// zoomed (`Lambda::Function`, `CloudWatch::Alarm`).
+#[test]
+fn long_kinds_are_whole_in_a_wide_stack_pane() {
+    let mut v = live();
+    v.focus = PaneId::Stack;
+    v.stack.resources.push(ResourceRow {
+        name: "DetectorFunction".into(),
+        kind: "Lambda::Function".into(),
+        health: Health::Ok,
+        detail: "iotaa-detector".into(),
+    });
+    let narrow = render(&v, 120, 40).to_string();
+    assert!(
+        narrow.contains("Lambda::Func ") && !narrow.contains("Lambda::Function"),
+        "{narrow}"
+    );
+    v.zoomed = true;
+    let wide = render(&v, 160, 40).to_string();
+    assert!(wide.contains("Lambda::Function"), "{wide}");
+}

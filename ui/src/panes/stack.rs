@@ -57,7 +57,10 @@ impl Widget for StackPane<'_> {
                 .unwrap_or(0) as u16
         };
         let name_w = width_of(|r| r.name.chars().count(), "resource").min(20);
-        let kind_w = width_of(|r| r.kind.chars().count(), "kind").min(12);
+        // Kinds like `Lambda::Function` or `CloudWatch::Alarm` whole when the pane is wide
+        // (zoomed), cut to 12 otherwise.
+        let kind_cap = if table_area.width >= 110 { 18 } else { 12 };
+        let kind_w = width_of(|r| r.kind.chars().count(), "kind").min(kind_cap);
         let status_w = width_of(|r| r.health.label().len(), "status");
         let detail_w = table_area
             .width
