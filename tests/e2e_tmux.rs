@@ -612,7 +612,9 @@ fn the_dashboard_on_aws_says_the_detector_runs_in_lambda() {
             "in the Lambda function {stack}-detector (this process does not score)"
         ))
     });
-    t.wait_for("the function's row", |s| s.contains("-detector, last result:"));
+    t.wait_for("the function's row", |s| {
+        s.contains("-detector, last result:")
+    });
     t.keys(&["q"]);
     assert_eq!(t.wait_exit(), 0);
     let out = iotaa(d, &CREDS, &["stack", "delete", "--yes", "--delete-lake"]);
