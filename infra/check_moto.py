@@ -1071,6 +1071,22 @@ def print_failure(cf, stack_id):
               f"{r['ResourceStatus']} {r.get('ResourceStatusReason', '')}")
 
 
+def settled(c, rep, stack_id, want):
+    """Waits for the stack; checks it reached `want`. Returns it, or None after printing why
+    it did not (the stack's reason and each resource's failure)."""
+    stack = wait_stack(c.cloudformation, stack_id)
+    if rep.equal(stack["StackStatus"], want, f"stack reaches {want}"):
+        return stack
+    print(f"  reason: {stack.get('StackStatusReason')}")
+    print_failure(c.cloudformation, stack_id)
+    return None
+
+
+def outputs_of(stack):
+    """A described stack's outputs, key → value."""
+    return {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])}
+
+
 def stack_conditions(tpl, params):
     """The template's conditions, evaluated for these parameters (over the defaults)."""
     return conditions_for(tpl, params)
@@ -1167,15 +1183,13 @@ def create_stack(c, body, stack_name, params):
 def check_stack(c, tpl, code, rep, stack_id, params, endpoint):
     defaults = {k: v.get("Default", "") for k, v in tpl["Parameters"].items()}
     eff = {**defaults, **params}
-    stack = wait_stack(c.cloudformation, stack_id)
-    stack_name = stack["StackName"]
-    if not rep.equal(stack["StackStatus"], "CREATE_COMPLETE", "stack reaches CREATE_COMPLETE"):
-        print(f"  reason: {stack.get('StackStatusReason')}")
-        print_failure(c.cloudformation, stack_id)
+    stack = settled(c, rep, stack_id, "CREATE_COMPLETE")
+    if stack is None:
         return
+    stack_name = stack["StackName"]
 
     # Outputs.
-    out = {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])}
+    out = outputs_of(stack)
     want = [k for k in OUTPUTS if k != "LakePrefix" or eff["Prefix"]]
     rep.check(set(want) <= set(out), "every output the app needs is there",
               f"missing {sorted(set(want) - set(out))}")
@@ -1445,12 +1459,10 @@ def switch_ingest(c, body, rep, stack_id, ingest):
     c.cloudformation.update_stack(
         StackName=stack_id, TemplateBody=body, Capabilities=["CAPABILITY_IAM"],
         Parameters=[{"ParameterKey": "Ingest", "ParameterValue": ingest}])
-    stack = wait_stack(c.cloudformation, stack_id)
-    if not rep.equal(stack["StackStatus"], "UPDATE_COMPLETE", "stack reaches UPDATE_COMPLETE"):
-        print(f"  reason: {stack.get('StackStatusReason')}")
-        print_failure(c.cloudformation, stack_id)
+    stack = settled(c, rep, stack_id, "UPDATE_COMPLETE")
+    if stack is None:
         return
-    out = {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])}
+    out = outputs_of(stack)
     name = delivery_name(stack["StackName"], ingest)
     rep.equal((out.get("Ingest"), out.get("DeliveryStreamName")), (ingest, name),
               f"Ingest={ingest}: the Firehose stream is {name} (a new name: replaceable)")
@@ -1538,13 +1550,11 @@ def run_alert_code(c, code, rep, out, eff, endpoint):
 def deploy_detector(c, tpl, body, rep, stack_id, params):
     """The first deploy with a detector, as the app does it: the stack was created without one
     (DetectorCodeKey ''); upload the zip to its bucket, update the stack with the zip's key."""
-    stack = wait_stack(c.cloudformation, stack_id)
-    stack_name = stack["StackName"]
-    if not rep.equal(stack["StackStatus"], "CREATE_COMPLETE", "stack reaches CREATE_COMPLETE"):
-        print(f"  reason: {stack.get('StackStatusReason')}")
-        print_failure(c.cloudformation, stack_id)
+    stack = settled(c, rep, stack_id, "CREATE_COMPLETE")
+    if stack is None:
         return
-    out = {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])}
+    stack_name = stack["StackName"]
+    out = outputs_of(stack)
     rep.equal(sorted(set(DETECTOR_OUTPUTS) & set(out)), [],
               "phase 1 (DetectorCodeKey ''): no detector outputs")
     fns = [f["FunctionName"] for f in getattr(c, "lambda").list_functions()["Functions"]]
@@ -1563,10 +1573,8 @@ def deploy_detector(c, tpl, body, rep, stack_id, params):
         + [{"ParameterKey": "DetectorCodeKey", "ParameterValue": key}])
     rep.ignore("AWS::CloudFormation::Stack", "UpdateStack UsePreviousValue of a parameter left "
                "at its default (moto answers 500; such parameters are left out here)")
-    stack = wait_stack(c.cloudformation, stack_id)
-    if not rep.equal(stack["StackStatus"], "UPDATE_COMPLETE", "stack reaches UPDATE_COMPLETE"):
-        print(f"  reason: {stack.get('StackStatusReason')}")
-        print_failure(c.cloudformation, stack_id)
+    stack = settled(c, rep, stack_id, "UPDATE_COMPLETE")
+    if stack is None:
         return
     got = {p["ParameterKey"]: p["ParameterValue"] for p in stack.get("Parameters", [])}
     rep.equal({k: got.get(k) for k in [*params, "DetectorCodeKey"]},
@@ -1589,7 +1597,7 @@ def check_detector(c, tpl, rep, stack, params, code):
     cond = stack_conditions(tpl, params)
     streaming = cond["StreamDetector"]
     s = stack["StackName"]
-    out = {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])}
+    out = outputs_of(stack)
     listed = c.cloudformation.list_stack_resources(StackName=stack["StackId"])[
         "StackResourceSummaries"]
     made = {r["LogicalResourceId"]: r for r in listed if r["LogicalResourceId"]}
@@ -1730,8 +1738,7 @@ def empty_bucket(c, bucket):
 
 def delete_and_check(c, rep, stack_name, stack_id):
     section(f"stack {stack_name}: delete")
-    out = {o["OutputKey"]: o["OutputValue"] for o in
-           c.cloudformation.describe_stacks(StackName=stack_id)["Stacks"][0].get("Outputs", [])}
+    out = outputs_of(c.cloudformation.describe_stacks(StackName=stack_id)["Stacks"][0])
     if out.get("BucketName"):
         empty_bucket(c, out["BucketName"])
     c.cloudformation.delete_stack(StackName=stack_id)

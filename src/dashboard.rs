@@ -72,11 +72,11 @@ pub fn start(
         read_alert_history(alerts_log, history_len, send.clone())?;
     }
     // A detector running elsewhere (the stack's Lambda function) has a row too, saying where.
-    if let Some(place) = &backend.plan.detector_elsewhere {
+    if let Some(detail) = backend.plan.detector_elsewhere_note() {
         report(Event::Stage {
             stage: Stage::Detector,
             state: StageState::Running,
-            detail: format!("in {place} (this process does not score)"),
+            detail,
         });
     }
     let pipeline = Pipeline::start(backend.streams.clone(), settings, report)

@@ -133,14 +133,27 @@ pub struct FunctionFigures {
 impl FunctionFigures {
     /// `12 invocations, 0 errors, 0 throttles in 5 min, iterator age 0.4 s`.
     pub fn describe(&self) -> String {
-        let age = match self.iterator_age_ms {
-            Some(ms) => format!(", iterator age {:.1} s", ms as f64 / 1000.0),
-            None => String::new(),
-        };
+        match self.iterator_age_ms {
+            Some(ms) => format!(
+                "{}, iterator age {:.1} s",
+                self.counts(),
+                ms as f64 / 1000.0
+            ),
+            None => self.counts(),
+        }
+    }
+
+    /// `12 invocations, 0 errors, 0 throttles in 5 min`.
+    pub fn counts(&self) -> String {
         format!(
-            "{} invocations, {} errors, {} throttles in {} min{age}",
+            "{} invocations, {} errors, {} throttles in {} min",
             self.invocations, self.errors, self.throttles, self.window_mins
         )
+    }
+
+    /// Whether the function failed or was throttled in the window.
+    pub fn troubled(&self) -> bool {
+        self.errors > 0 || self.throttles > 0
     }
 }
 

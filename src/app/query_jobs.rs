@@ -76,12 +76,13 @@ impl QueryRunner for QueryJobs {
 /// stop it: an Athena query goes on, and is billed, until StopQueryExecution reaches it.
 impl Drop for QueryJobs {
     fn drop(&mut self) {
-        let running = self.running.lock().ok().and_then(|mut r| r.take());
-        if let Some((_, flag)) = running {
+        if let Some((_, flag)) = self.running.lock().ok().and_then(|mut r| r.take()) {
             flag.stop();
-            if let Some(done) = self.done.lock().ok().and_then(|mut d| d.take()) {
-                let _ = done.recv_timeout(STOP_WAIT);
-            }
+        }
+        // The latest query's task, running or cancelled a moment ago and still stopping; one
+        // that has ended returns at once.
+        if let Some(done) = self.done.lock().ok().and_then(|mut d| d.take()) {
+            let _ = done.recv_timeout(STOP_WAIT);
         }
     }
 }

@@ -289,15 +289,9 @@ impl ScoresPane {
                     .lag_ms
                     .or(self.remote.and_then(|f| f.iterator_age_ms))
                     .map(|ms| ms as f64 / 1000.0),
-                detector_note: self.remote.map(|f| {
-                    (
-                        format!(
-                            "Lambda: {} invocations, {} errors, {} throttles in {} min",
-                            f.invocations, f.errors, f.throttles, f.window_mins
-                        ),
-                        f.errors > 0 || f.throttles > 0,
-                    )
-                }),
+                detector_note: self
+                    .remote
+                    .map(|f| (format!("Lambda: {}", f.counts()), f.troubled())),
                 alerts: shown
                     .iter()
                     .skip(self.alert_offset)

@@ -47,6 +47,14 @@ impl Plan {
         }
     }
 
+    /// What this process says of a detector that runs elsewhere: `in the Lambda function X
+    /// (this process does not score)`.
+    pub fn detector_elsewhere_note(&self) -> Option<String> {
+        self.detector_elsewhere
+            .as_ref()
+            .map(|place| format!("in {place} (this process does not score)"))
+    }
+
     /// The detector's settings when this process runs the detector.
     fn detector_here(&self) -> Option<DetectorSettings> {
         self.detector_elsewhere

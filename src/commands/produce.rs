@@ -73,8 +73,8 @@ pub fn produce(
     // The backend's plan says which consumers this process runs (on AWS Firehose delivers to
     // the lake; the stack's function mails through SNS).
     let settings = backend.plan.headless(producer, producer_only);
-    if let Some(place) = &backend.plan.detector_elsewhere {
-        eprintln!("detector: in {place} (this process does not score)");
+    if let Some(note) = backend.plan.detector_elsewhere_note() {
+        eprintln!("detector: {note}");
     }
     let stop = stop_on_signal();
     let pipeline = Pipeline::start(backend.streams.clone(), settings, report)?;

@@ -81,7 +81,8 @@ fn print_policy(loaded: &Loaded, deploy: bool) -> Result<ExitCode> {
     let runtime = backend::runtime("iotaa-policy")?;
     let policy = runtime.block_on(async {
         let sdk = backend::aws::sdk_config(loaded).await?;
-        backend::aws::policy::policy(&sdk, &loaded.config.aws.stack_name, deploy).await
+        let c = &loaded.config;
+        backend::aws::policy::policy(&sdk, &c.aws.stack_name, &c.query.database, deploy).await
     })?;
     println!("{policy}");
     Ok(ExitCode::SUCCESS)

@@ -42,7 +42,7 @@ pub fn tail(loaded: &Loaded, from: &str, count: Option<u64>, format: Format) -> 
             Stage::Tail,
             &report,
             &mut read_failures,
-        )?;
+        );
         if batch.is_empty() {
             reader.wait_for_more(Duration::from_millis(250));
             continue;

@@ -73,32 +73,23 @@ pub fn validate(c: &Config) -> Result<(), (String, String)> {
         );
     }
     let dl = &c.delivery;
-    if dl.buffer_interval_secs > 900 {
-        return fail(
-            "delivery.buffer_interval_secs",
-            format!(
-                "expected 0 to 900 (Firehose's range), got {}",
-                dl.buffer_interval_secs
-            ),
-        );
-    }
-    if dl.buffer_size_mib > 128 {
-        return fail(
-            "delivery.buffer_size_mib",
-            format!(
-                "expected 1 to 128 (Firehose's range), got {}",
-                dl.buffer_size_mib
-            ),
-        );
-    }
-    if c.aws.buffer_interval_secs > 900 {
-        return fail(
-            "aws.buffer_interval_secs",
-            format!(
-                "expected 0 to 900 (Firehose's range), got {}",
-                c.aws.buffer_interval_secs
-            ),
-        );
+    // The same buffering ranges for the local delivery and for Firehose on AWS.
+    for (section, interval, size) in [
+        ("delivery", dl.buffer_interval_secs, dl.buffer_size_mib),
+        ("aws", c.aws.buffer_interval_secs, c.aws.buffer_size_mib),
+    ] {
+        if interval > 900 {
+            return fail(
+                &format!("{section}.buffer_interval_secs"),
+                format!("expected 0 to 900 (Firehose's range), got {interval}"),
+            );
+        }
+        if size > 128 {
+            return fail(
+                &format!("{section}.buffer_size_mib"),
+                format!("expected 1 to 128 (Firehose's range), got {size}"),
+            );
+        }
     }
     if c.aws.bytes_scanned_cutoff < 10_000_000 {
         return fail(
@@ -106,15 +97,6 @@ pub fn validate(c: &Config) -> Result<(), (String, String)> {
             format!(
                 "expected at least 10000000 (Athena's smallest per-query limit, 10 MB), got {}",
                 c.aws.bytes_scanned_cutoff
-            ),
-        );
-    }
-    if c.aws.buffer_size_mib > 128 {
-        return fail(
-            "aws.buffer_size_mib",
-            format!(
-                "expected 1 to 128 (Firehose's range), got {}",
-                c.aws.buffer_size_mib
             ),
         );
     }

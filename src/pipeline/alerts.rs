@@ -93,7 +93,7 @@ fn run(
             Stage::Alerts,
             report,
             &mut read_failures,
-        )?;
+        );
         let Some(last) = batch.last().map(|r| r.sequence) else {
             if stopping && reader.caught_up() {
                 break;

@@ -95,7 +95,7 @@ fn run(
             Stage::Delivery,
             report,
             &mut read_failures,
-        )?;
+        );
         let empty = batch.is_empty();
         for r in batch {
             let b = buffer.get_or_insert_with(|| Buffer {

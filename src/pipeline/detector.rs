@@ -141,7 +141,7 @@ fn run(
             Stage::Detector,
             report,
             &mut read_failures,
-        )?;
+        );
         // Empty and nothing more to read now (a Kinesis reader may return nothing while it
         // waits for a shard's next read).
         let empty = batch.is_empty() && reader.caught_up();

@@ -136,7 +136,7 @@ pub fn next_batch(
     stage: Stage,
     report: &Reporter,
     failures: &mut ReadFailures,
-) -> Result<Vec<StreamRecord>, PipelineError> {
+) -> Vec<StreamRecord> {
     loop {
         match reader.next_batch(max) {
             Err(PipelineError::Skipped(message)) => {
@@ -159,7 +159,7 @@ pub fn next_batch(
                     });
                     failures.streak = 0;
                 }
-                return Ok(batch);
+                return batch;
             }
             Err(e) => {
                 failures.streak = failures.streak.saturating_add(1);
@@ -174,7 +174,7 @@ pub fn next_batch(
                     detail: format!("cannot read: {e}; retrying"),
                 });
                 std::thread::sleep(backoff(failures.streak));
-                return Ok(Vec::new());
+                return Vec::new();
             }
         }
     }
@@ -556,11 +556,7 @@ mod tests {
         let mut failures = ReadFailures::default();
         let mut got = Vec::new();
         for _ in 0..3 {
-            got.push(
-                next_batch(&mut reader, 10, Stage::Detector, &report, &mut failures)
-                    .unwrap()
-                    .len(),
-            );
+            got.push(next_batch(&mut reader, 10, Stage::Detector, &report, &mut failures).len());
         }
         assert_eq!(
             got,

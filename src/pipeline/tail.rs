@@ -42,7 +42,7 @@ fn run(
             Stage::Tail,
             report,
             &mut read_failures,
-        )?;
+        );
         let empty = batch.is_empty();
         for r in batch {
             match ScoredReading::decode(&r.data) {

@@ -51,52 +51,58 @@ pub async fn describe(client: &Client, name: &str) -> Result<Option<Described>> 
         }
         Err(e) => return Err(sdk_error(&format!("describe stack {name}"), &e)),
     };
-    Ok(out.stacks().first().map(|s| {
-        let mut outputs: Vec<(String, String)> = s
-            .outputs()
-            .iter()
-            .map(|o| {
-                (
-                    o.output_key().unwrap_or_default().to_string(),
-                    o.output_value().unwrap_or_default().to_string(),
-                )
-            })
+    let pairs = |items: Vec<(Option<&str>, Option<&str>)>| -> Vec<(String, String)> {
+        let mut v: Vec<(String, String)> = items
+            .into_iter()
+            .map(|(k, v)| (k.unwrap_or_default().into(), v.unwrap_or_default().into()))
             .collect();
-        outputs.sort();
-        let parameters = s
-            .parameters()
-            .iter()
-            .map(|p| {
-                (
-                    p.parameter_key().unwrap_or_default().to_string(),
-                    p.parameter_value().unwrap_or_default().to_string(),
-                )
-            })
-            .collect();
-        Described {
-            parameters,
-            protected: s.enable_termination_protection().unwrap_or(false),
-            status: s
-                .stack_status()
-                .map(|s| s.as_str().to_string())
-                .unwrap_or_default(),
-            reason: s.stack_status_reason().unwrap_or_default().to_string(),
-            outputs,
-        }
+        v.sort();
+        v
+    };
+    Ok(out.stacks().first().map(|s| Described {
+        outputs: pairs(
+            s.outputs()
+                .iter()
+                .map(|o| (o.output_key(), o.output_value()))
+                .collect(),
+        ),
+        parameters: pairs(
+            s.parameters()
+                .iter()
+                .map(|p| (p.parameter_key(), p.parameter_value()))
+                .collect(),
+        ),
+        protected: s.enable_termination_protection().unwrap_or(false),
+        status: s
+            .stack_status()
+            .map(|s| s.as_str().to_string())
+            .unwrap_or_default(),
+        reason: s.stack_status_reason().unwrap_or_default().to_string(),
     }))
+}
+
+impl Described {
+    /// The output `key`'s value, if the stack has it.
+    pub fn output(&self, key: &str) -> Option<&str> {
+        find(&self.outputs, key)
+    }
+
+    /// The parameter `key`'s value, if the stack has it.
+    pub fn parameter(&self, key: &str) -> Option<&str> {
+        find(&self.parameters, key)
+    }
+}
+
+fn find<'a>(pairs: &'a [(String, String)], key: &str) -> Option<&'a str> {
+    pairs
+        .iter()
+        .find(|(k, _)| k == key)
+        .map(|(_, v)| v.as_str())
 }
 
 /// The stack's status and its reason, or `None` when there is no such stack.
 pub async fn stack_status(client: &Client, name: &str) -> Result<Option<(String, String)>> {
     Ok(describe(client, name).await?.map(|d| (d.status, d.reason)))
-}
-
-/// The stack's outputs, key → value, in key order (none when there is no such stack).
-pub async fn outputs(client: &Client, name: &str) -> Result<Vec<(String, String)>> {
-    Ok(describe(client, name)
-        .await?
-        .map(|d| d.outputs)
-        .unwrap_or_default())
 }
 
 /// Every resource: (logical id, type, status, physical id).
@@ -201,14 +207,8 @@ pub async fn deploy(
     let name = &loaded.config.aws.stack_name;
     // The code goes in the stack's own bucket, so a new stack is created without the function
     // first (DetectorCodeKey ''), then updated with it.
-    let mut bucket = match describe(&client, name).await? {
-        Some(d) => d
-            .outputs
-            .into_iter()
-            .find(|(k, _)| k == "BucketName")
-            .map(|(_, v)| v),
-        None => None,
-    };
+    let bucket_of = |d: Option<Described>| d.and_then(|d| d.output("BucketName").map(String::from));
+    let mut bucket = bucket_of(describe(&client, name).await?);
     if bucket.is_none() {
         say.out(format!(
             "stack {name}: creating it without the detector function first (its code goes in the stack's bucket)"
@@ -216,11 +216,7 @@ pub async fn deploy(
         if !apply(loaded, conf, poll, say, "").await? {
             return Ok(false);
         }
-        bucket = outputs(&client, name)
-            .await?
-            .into_iter()
-            .find(|(k, _)| k == "BucketName")
-            .map(|(_, v)| v);
+        bucket = bucket_of(describe(&client, name).await?);
     }
     let bucket = bucket.ok_or_else(|| eyre!("stack {name}: no output BucketName"))?;
     upload_artifact(loaded, conf, &bucket, artifact, say).await?;
@@ -362,9 +358,9 @@ async fn apply(
     let ok = status == "CREATE_COMPLETE" || status == "UPDATE_COMPLETE";
     if ok {
         say.out(format!("stack {name}: {status}"));
+        let described = describe(&client, name).await?;
         let want = loaded.config.aws.termination_protection;
-        let has = describe(&client, name).await?.is_some_and(|d| d.protected);
-        if want != has {
+        if want != described.as_ref().is_some_and(|d| d.protected) {
             client
                 .update_termination_protection()
                 .stack_name(name)
@@ -381,7 +377,7 @@ async fn apply(
                 }
             ));
         }
-        for (k, v) in outputs(&client, name).await? {
+        for (k, v) in described.map(|d| d.outputs).unwrap_or_default() {
             say.out(format!("  {k:<24} {v}"));
         }
     } else {
@@ -415,11 +411,7 @@ pub async fn delete(
     };
     // The lake bucket is kept by the stack (DeletionPolicy Retain): with --delete-lake it is
     // emptied and deleted here once the stack, and so Firehose, is gone.
-    let bucket = described
-        .outputs
-        .into_iter()
-        .find(|(k, _)| k == "BucketName")
-        .map(|(_, v)| v);
+    let bucket = described.output("BucketName").map(String::from);
     let mut seen = event_ids(&client, name).await?;
     client
         .delete_stack()

@@ -39,7 +39,7 @@ pub async fn detector_row(
         }
     };
     let status = match &figures {
-        Some(f) if status.health == Health::Ok && (f.errors > 0 || f.throttles > 0) => {
+        Some(f) if status.health == Health::Ok && f.troubled() => {
             Status::new(format!("{} (errors)", status.label), Health::Failed)
         }
         _ => status,

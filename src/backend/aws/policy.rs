@@ -49,8 +49,9 @@ pub fn fill(policy: &str, values: &BTreeMap<String, String>) -> Result<String> {
     Ok(out)
 }
 
-/// The policy, filled for `stack` in the configured account and region.
-pub async fn policy(sdk: &SdkConfig, stack: &str, deploy: bool) -> Result<String> {
+/// The policy, filled for `stack` (whose Glue database is `database`, `[query] database`) in
+/// the configured account and region.
+pub async fn policy(sdk: &SdkConfig, stack: &str, database: &str, deploy: bool) -> Result<String> {
     let region = sdk.region().map(|r| r.to_string()).unwrap_or_default();
     let account = aws_sdk_sts::Client::new(sdk)
         .get_caller_identity()
@@ -71,7 +72,7 @@ pub async fn policy(sdk: &SdkConfig, stack: &str, deploy: bool) -> Result<String
         ("Account", account),
         ("StackName", stack.to_string()),
         ("StackNameLower", stack.to_lowercase()),
-        ("GlueDatabaseName", "analyticsdemo".to_string()),
+        ("GlueDatabaseName", database.to_string()),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_string(), v))

@@ -124,13 +124,11 @@ pub async fn snapshot(sdk: &SdkConfig, name: &str) -> Result<StackSnapshot> {
     };
     snap.status = Some(Status::cloudformation(&described.status));
     snap.reason = one_line(&described.reason);
-    snap.outputs = described.outputs;
     let shards: u32 = described
-        .parameters
-        .iter()
-        .find(|(k, _)| k == "ShardCount")
-        .and_then(|(_, v)| v.parse().ok())
+        .parameter("ShardCount")
+        .and_then(|v| v.parse().ok())
         .unwrap_or(0);
+    let output = |key: &str| described.output(key).map(String::from);
     // moto lists some resources it only pretends to create with no logical id: skip those.
     snap.resources = resources(&client, name)
         .await?
@@ -144,33 +142,28 @@ pub async fn snapshot(sdk: &SdkConfig, name: &str) -> Result<StackSnapshot> {
         })
         .collect();
     let count = |kind: &str| snap.resources.iter().filter(|r| r.kind == kind).count();
-    let outputs: std::collections::BTreeMap<String, String> =
-        snap.outputs.iter().cloned().collect();
-    if let Some(names) = outputs.get("AlarmNames") {
-        snap.watch.extend(super::watch::alarms(sdk, names).await);
-    }
-    for (key, name) in [
-        ("AlertFailureQueueUrl", "alert failures"),
-        ("DetectorFailureQueueUrl", "detector failures"),
-    ] {
-        if let Some(url) = outputs.get(key) {
-            snap.watch.push(super::watch::queue(sdk, name, url).await);
-        }
-    }
     // The alarms from the output that names them (moto creates no alarm resources).
-    let alarms = snap
-        .outputs
-        .iter()
-        .find(|(k, _)| k == "AlarmNames")
-        .map_or(0, |(_, v)| {
-            v.split(',').filter(|n| !n.trim().is_empty()).count()
-        });
+    let alarm_names = output("AlarmNames").unwrap_or_default();
+    let alarms = alarm_names
+        .split(',')
+        .filter(|n| !n.trim().is_empty())
+        .count();
     snap.standing_cost = Some(super::prices::standing_cost(
         count("AWS::Kinesis::Stream"),
         shards,
         alarms,
         count("AWS::KMS::Key"),
     ));
+    snap.watch
+        .extend(super::watch::alarms(sdk, &alarm_names).await);
+    for (key, name) in [
+        ("AlertFailureQueueUrl", "alert failures"),
+        ("DetectorFailureQueueUrl", "detector failures"),
+    ] {
+        if let Some(url) = output(key) {
+            snap.watch.push(super::watch::queue(sdk, name, &url).await);
+        }
+    }
     let mut events: Vec<String> = events(&client, name)
         .await?
         .iter()
@@ -179,15 +172,9 @@ pub async fn snapshot(sdk: &SdkConfig, name: &str) -> Result<StackSnapshot> {
         .collect();
     events.reverse();
     snap.events = events;
-    if let Some((_, delivery)) = snap.outputs.iter().find(|(k, _)| k == "DeliveryStreamName") {
-        snap.delivery = Some(firehose_status(sdk, delivery).await);
+    if let Some(delivery) = output("DeliveryStreamName") {
+        snap.delivery = Some(firehose_status(sdk, &delivery).await);
     }
-    let output = |key: &str| {
-        snap.outputs
-            .iter()
-            .find(|(k, _)| k == key)
-            .map(|(_, v)| v.clone())
-    };
     if let Some(function) = output("DetectorFunctionName") {
         let mapping = output("DetectorMappingId");
         let (row, figures) =
@@ -195,6 +182,7 @@ pub async fn snapshot(sdk: &SdkConfig, name: &str) -> Result<StackSnapshot> {
         snap.detector = Some(row);
         snap.detector_figures = figures;
     }
+    snap.outputs = described.outputs;
     Ok(snap)
 }
 
