@@ -89,6 +89,11 @@ pub enum Command {
         #[arg(long)]
         max_rows: Option<u32>,
     },
+    /// Maintain the local lake.
+    Lake {
+        #[command(subcommand)]
+        action: LakeCommand,
+    },
     /// Deploy, inspect or delete the resources of the pipeline.
     Stack {
         #[command(subcommand)]
@@ -170,6 +175,23 @@ pub enum StackCommand {
 }
 
 #[derive(Debug, Subcommand)]
+pub enum LakeCommand {
+    /// Turn the JSON objects of each closed hour into one Parquet object (a tenth of the bytes
+    /// to scan), atomically: a query sees the JSON objects or the Parquet object, never both
+    /// or neither, and the JSON objects are removed only once the Parquet object is durable.
+    /// Lines that are not readings are kept under delivery-errors/compaction-malformed/.
+    Compact {
+        /// An hour is closed this long after it ends (default: twice delivery's buffer
+        /// interval, plus a minute), e.g. 0s, 10m.
+        #[arg(long, value_name = "DURATION")]
+        min_age: Option<String>,
+        /// Tests: abort after this many file-system steps.
+        #[arg(long, hide = true)]
+        abort_after_steps: Option<u64>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
 pub enum ConfigCommand {
     /// Validate the config and say which file it came from.
     Check,
@@ -185,6 +207,7 @@ impl Command {
             Command::Spike { .. } => "spike",
             Command::Tail { .. } => "tail",
             Command::Query { .. } => "query",
+            Command::Lake { .. } => "lake compact",
             Command::Stack { action } => match action {
                 StackCommand::Deploy { .. } => "stack deploy",
                 StackCommand::Status => "stack status",

@@ -10,7 +10,7 @@ use clap::Parser;
 use color_eyre::eyre::{Result, WrapErr};
 
 use iot_anomaly_analytics::action::Action;
-use iot_anomaly_analytics::cli::{Cli, Command, ConfigCommand};
+use iot_anomaly_analytics::cli::{Cli, Command, ConfigCommand, LakeCommand};
 use iot_anomaly_analytics::config::{self, Loaded};
 use iot_anomaly_analytics::{backend, commands, dashboard, logging, text, tui};
 
@@ -76,6 +76,13 @@ fn run(cli: Cli, loaded: Loaded) -> Result<ExitCode> {
             commands::detect_follow(&loaded)
         }
         Some(Command::Stack { action }) => commands::stack(&loaded, &action),
+        Some(Command::Lake {
+            action:
+                LakeCommand::Compact {
+                    min_age,
+                    abort_after_steps,
+                },
+        }) => commands::lake_compact(&loaded, min_age.as_deref(), abort_after_steps),
         Some(Command::Soak {
             duration,
             rate,

@@ -170,6 +170,7 @@ pub fn delivery_settings(layout: &Layout, loaded: &Loaded) -> DeliverySettings {
         interval: Duration::from_secs(d.buffer_interval_secs.into()),
         size_bytes: d.buffer_size_mib as usize * 1024 * 1024,
         gzip: d.compression == Compression::Gzip,
+        parquet: d.format == crate::config::LakeFormat::Parquet,
         checkpoint: layout.checkpoint("delivery"),
     }
 }

@@ -5,6 +5,7 @@
 //! positions, one line per pipeline event, and the delete confirmation.
 
 mod detect;
+mod lake;
 mod produce;
 mod query;
 mod stack;
@@ -23,6 +24,7 @@ use crate::pipeline::{Event, Stage, StageState, StartAt, StopFlag};
 use crate::records::parse_timestamp;
 
 pub use detect::{detect_file, detect_follow};
+pub use lake::lake_compact;
 pub use produce::{produce, spike};
 pub use query::query;
 pub use stack::stack;

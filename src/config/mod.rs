@@ -17,8 +17,8 @@ pub use error::{ConfigError, line_col};
 pub use load::{Loaded, Source, load, load_bytes, load_file, locate, parse};
 pub use types::{
     AlertsConfig, AwsConfig, Backend, Compression, Config, DeliveryConfig, DetectorConfig,
-    DetectorPlace, Ingest, LocalConfig, LogConfig, ProducerConfig, QueryConfig, SHIPPED,
-    SpikeConfig, SpikeDirection,
+    DetectorPlace, Ingest, LakeFormat, LocalConfig, LogConfig, ProducerConfig, QueryConfig,
+    SHIPPED, SpikeConfig, SpikeDirection,
 };
 pub use validate::validate;
 

@@ -179,6 +179,18 @@ pub enum Compression {
     None,
 }
 
+/// What the lake's objects hold.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LakeFormat {
+    /// Newline-delimited JSON, the records exactly as sent (`compression` applies).
+    #[default]
+    Json,
+    /// Parquet with the Glue table's columns, Snappy-compressed, `.parquet` (Firehose's record
+    /// format conversion). Records that are not readings go to the error prefix instead.
+    Parquet,
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct DeliveryConfig {
@@ -188,6 +200,8 @@ pub struct DeliveryConfig {
     #[serde(deserialize_with = "positive_u32")]
     pub buffer_size_mib: u32,
     pub compression: Compression,
+    /// JSON lines or Parquet objects.
+    pub format: LakeFormat,
     /// Key prefix in the lake before `YYYY/MM/DD/HH/`.
     pub prefix: String,
 }
@@ -198,6 +212,7 @@ impl Default for DeliveryConfig {
             buffer_interval_secs: 10,
             buffer_size_mib: 1,
             compression: Compression::Gzip,
+            format: LakeFormat::Json,
             prefix: String::new(),
         }
     }

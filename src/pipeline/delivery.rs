@@ -3,6 +3,12 @@
 //! `<lake>/<prefix>YYYY/MM/DD/HH/<stream>-1-YYYY-MM-DD-HH-MM-SS-<uuid>[.gz]` (UTC, the oldest
 //! buffered record's arrival time; `.gz` with GZIP), the records exactly as sent.
 //!
+//! With `format = "parquet"` the buffer's readings become one Parquet object (`.parquet`, the
+//! Glue table's columns, as Firehose's record format conversion writes them); records that are
+//! not readings go, as sent, to `<lake>/<prefix>delivery-errors/format-conversion-failed/
+//! YYYY/MM/DD/HH/<object name>` (where Firehose puts the records its conversion rejects),
+//! written before the Parquet object.
+//!
 //! An object appears atomically (written under a dot-name in `<lake>/.staging/`, fsynced,
 //! renamed into place). The stream position is checkpointed only after the object is durable,
 //! so delivery is at-least-once: a crash between the two re-delivers that buffer, never loses
@@ -30,22 +36,26 @@ pub struct DeliverySettings {
     pub interval: Duration,
     pub size_bytes: usize,
     pub gzip: bool,
+    /// Parquet objects instead of JSON lines (`gzip` does not apply).
+    pub parquet: bool,
     pub checkpoint: PathBuf,
 }
 
-/// The object key for a buffer whose oldest record arrived at `at`.
-pub fn object_key(prefix: &str, stream_name: &str, at: DateTime<Utc>, gzip: bool) -> String {
+/// The object key for a buffer whose oldest record arrived at `at`, ending in `extension`
+/// (`""`, `".gz"` or `".parquet"`).
+pub fn object_key(prefix: &str, stream_name: &str, at: DateTime<Utc>, extension: &str) -> String {
     format!(
-        "{prefix}{}/{stream_name}-1-{}-{}{}",
+        "{prefix}{}/{stream_name}-1-{}-{}{extension}",
         at.format("%Y/%m/%d/%H"),
         at.format("%Y-%m-%d-%H-%M-%S"),
         uuid::Uuid::new_v4(),
-        if gzip { ".gz" } else { "" }
     )
 }
 
 struct Buffer {
     data: Vec<u8>,
+    /// Where each record ends in `data`.
+    ends: Vec<usize>,
     records: u64,
     first_arrival_ms: i64,
     started: Instant,
@@ -100,12 +110,14 @@ fn run(
         for r in batch {
             let b = buffer.get_or_insert_with(|| Buffer {
                 data: Vec::new(),
+                ends: Vec::new(),
                 records: 0,
                 first_arrival_ms: r.arrival_ms,
                 started: Instant::now(),
                 last_sequence: r.sequence,
             });
             b.data.extend_from_slice(&r.data);
+            b.ends.push(b.data.len());
             b.records += 1;
             b.last_sequence = r.sequence;
             if b.data.len() >= s.size_bytes {
@@ -151,16 +163,33 @@ fn flush(
         return Ok(());
     };
     let at = DateTime::<Utc>::from_timestamp_millis(b.first_arrival_ms).unwrap_or_else(Utc::now);
-    let bytes = if s.gzip {
+    let (bytes, extension) = if s.parquet {
+        let (bytes, rejected) = parquet_object(b)?;
+        if !rejected.is_empty() {
+            stall.retry(stop, || {
+                let key = format!(
+                    "{}delivery-errors/format-conversion-failed/{}",
+                    s.prefix,
+                    object_key("", &s.stream_name, at, "")
+                );
+                write_object(&s.lake_dir, &key, &rejected).map_err(|e| {
+                    PipelineError::io(format!("write {}", s.lake_dir.join(&key).display()), e)
+                })
+            })?;
+        }
+        (bytes, ".parquet")
+    } else if s.gzip {
         let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
-        enc.write_all(&b.data)
+        let bytes = enc
+            .write_all(&b.data)
             .and_then(|_| enc.finish())
-            .map_err(|e| PipelineError::io("gzip", e))?
+            .map_err(|e| PipelineError::io("gzip", e))?;
+        (bytes, ".gz")
     } else {
-        b.data.clone()
+        (b.data.clone(), "")
     };
     let key = stall.retry(stop, || {
-        let key = object_key(&s.prefix, &s.stream_name, at, s.gzip);
+        let key = object_key(&s.prefix, &s.stream_name, at, extension);
         write_object(&s.lake_dir, &key, &bytes).map_err(|e| {
             PipelineError::io(format!("write {}", s.lake_dir.join(&key).display()), e)
         })?;
@@ -181,6 +210,35 @@ fn flush(
     });
     *buffer = None;
     Ok(())
+}
+
+/// The buffer's readings as a Parquet object, and the records that are not readings (as sent,
+/// each ending in a newline).
+#[cfg(feature = "sql")]
+fn parquet_object(b: &Buffer) -> Result<(Vec<u8>, Vec<u8>), PipelineError> {
+    let fail = |e: String| PipelineError::io("parquet", std::io::Error::other(e));
+    let mut object = crate::query::lake::write::ParquetObject::new(&[]).map_err(fail)?;
+    let mut rejected = Vec::new();
+    let mut start = 0;
+    for &end in &b.ends {
+        let record = &b.data[start..end];
+        start = end;
+        if !object.push_record(record).map_err(fail)? {
+            rejected.extend_from_slice(record);
+            if !record.ends_with(b"\n") {
+                rejected.push(b'\n');
+            }
+        }
+    }
+    Ok((object.finish().map_err(fail)?, rejected))
+}
+
+#[cfg(not(feature = "sql"))]
+fn parquet_object(_: &Buffer) -> Result<(Vec<u8>, Vec<u8>), PipelineError> {
+    Err(PipelineError::io(
+        "parquet",
+        std::io::Error::other("this build has no Parquet support (the `sql` feature)"),
+    ))
 }
 
 /// Writes the object under a temporary name in `<lake>/.staging/`, then renames it into

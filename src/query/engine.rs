@@ -75,15 +75,7 @@ impl QueryEngine {
         prefix: &str,
         options: EngineOptions,
     ) -> Result<QueryEngine, QueryError> {
-        let (dir_part, year_prefix) = match prefix.rfind('/') {
-            Some(i) => (&prefix[..i], &prefix[i + 1..]),
-            None => ("", prefix),
-        };
-        let root = if dir_part.is_empty() {
-            lake_dir.to_path_buf()
-        } else {
-            lake_dir.join(dir_part)
-        };
+        let (root, year_prefix) = super::lake::split_prefix(lake_dir, prefix);
         let database = options.database.to_lowercase();
         let table = options.table.to_lowercase();
         if database.is_empty() || table.is_empty() {
@@ -116,7 +108,7 @@ impl QueryEngine {
             TableReference::partial(database.as_str(), table.as_str()),
             Arc::new(LakeTable::new(
                 root.clone(),
-                year_prefix.to_string(),
+                year_prefix,
                 active_scans.clone(),
             )),
         )

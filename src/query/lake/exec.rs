@@ -17,6 +17,8 @@ use datafusion::physical_plan::{
     PlanProperties, ReplaceChildrenOptions, SendableRecordBatchStream,
 };
 
+use datafusion::physical_optimizer::pruning::PruningPredicate;
+
 use super::ScanCounters;
 use super::listing::LakeObject;
 use super::read::PartitionScan;
@@ -30,6 +32,7 @@ pub struct LakeScanExec {
     limit: Option<usize>,
     counters: Arc<ScanCounters>,
     active: Arc<AtomicUsize>,
+    predicate: Option<Arc<PruningPredicate>>,
     folders: (usize, usize),
     files: usize,
     listed_bytes: u64,
@@ -43,6 +46,8 @@ pub(super) struct ScanParts {
     pub(super) limit: Option<usize>,
     pub(super) counters: Arc<ScanCounters>,
     pub(super) active: Arc<AtomicUsize>,
+    /// Filters for Parquet row groups' statistics.
+    pub(super) predicate: Option<Arc<PruningPredicate>>,
     /// (hour folders kept, hour folders listed)
     pub(super) folders: (usize, usize),
 }
@@ -55,6 +60,7 @@ impl LakeScanExec {
             limit,
             counters,
             active,
+            predicate,
             folders,
         } = parts;
         let n = max_partitions.min(objects.len()).max(1);
@@ -78,6 +84,7 @@ impl LakeScanExec {
             limit,
             counters,
             active,
+            predicate,
             folders,
             files,
             listed_bytes,
@@ -171,6 +178,7 @@ impl ExecutionPlan for LakeScanExec {
             batch_size: context.session_config().batch_size().max(1),
             limit: self.limit,
             counters: self.counters.clone(),
+            predicate: self.predicate.clone(),
         };
         let mut builder = RecordBatchReceiverStreamBuilder::new(self.schema.clone(), 2);
         let tx = builder.tx();

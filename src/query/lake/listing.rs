@@ -3,13 +3,30 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use super::parquet::ParquetFile;
+
+/// What an object holds, from its name (`.parquet`, `.gz`, anything else: JSON lines).
+#[derive(Debug, Clone)]
+pub(super) enum ObjectKind {
+    Json {
+        gzip: bool,
+    },
+    /// Opened when the scan is planned; `Err` says why the table cannot read it.
+    Parquet(Arc<Result<ParquetFile, String>>),
+}
+
 /// One object to read.
 #[derive(Debug, Clone)]
 pub(super) struct LakeObject {
     pub(super) path: PathBuf,
     pub(super) datehour: Arc<str>,
-    pub(super) gzip: bool,
+    pub(super) kind: ObjectKind,
     pub(super) size: u64,
+}
+
+/// Whether a file name is a Parquet object's.
+pub(crate) fn is_parquet_name(name: &str) -> bool {
+    name.ends_with(".parquet")
 }
 
 fn digits(name: &str, len: usize) -> bool {
@@ -65,22 +82,68 @@ pub(super) fn list_hour_folders(root: &Path, year_prefix: &str) -> Vec<(String, 
     hours
 }
 
-/// The objects in the given hour folders.
+/// The objects in the given hour folders. Parquet objects are opened (their footers read);
+/// JSON objects that a compacted Parquet object in the same folder replaces are left out.
 pub(super) fn list_objects(folders: Vec<(String, PathBuf)>) -> Vec<LakeObject> {
     let mut objects = Vec::new();
     for (datehour, dir) in folders {
         let datehour: Arc<str> = datehour.into();
+        let mut here = Vec::new();
+        let mut replaced = std::collections::HashSet::new();
         for (name, path, ty, size) in sorted_dir(&dir) {
             if !ty.is_file() {
                 continue;
             }
+            let kind = if is_parquet_name(&name) {
+                let opened = ParquetFile::open(&path);
+                if let Ok(p) = &opened {
+                    replaced.extend(p.replaces.iter().map(|r| r.object.clone()));
+                }
+                ObjectKind::Parquet(Arc::new(opened))
+            } else {
+                ObjectKind::Json {
+                    gzip: name.ends_with(".gz"),
+                }
+            };
+            here.push((name, path, kind, size));
+        }
+        for (name, path, kind, size) in here {
+            if matches!(kind, ObjectKind::Json { .. }) && replaced.contains(&name) {
+                continue;
+            }
             objects.push(LakeObject {
-                gzip: name.ends_with(".gz"),
                 path,
                 datehour: datehour.clone(),
+                kind,
                 size,
             });
         }
     }
     objects
+}
+
+/// The compacted Parquet object in `dir` that replaces the JSON object `name`, with the rows
+/// that object gave: (the object, its path, first row, row count).
+pub(super) fn replacement_of(dir: &Path, name: &str) -> Option<(ParquetFile, PathBuf, u64, u64)> {
+    for (file, path, ty, _) in sorted_dir(dir) {
+        if !ty.is_file() || !is_parquet_name(&file) {
+            continue;
+        }
+        let Ok(p) = ParquetFile::open(&path) else {
+            continue;
+        };
+        let mut start = 0u64;
+        let mut found = None;
+        for r in &p.replaces {
+            if r.object == name {
+                found = Some((start, r.rows));
+                break;
+            }
+            start += r.rows;
+        }
+        if let Some((start, rows)) = found {
+            return Some((p, path, start, rows));
+        }
+    }
+    None
 }

@@ -31,12 +31,15 @@
 //!   malformed lines into the [`ScanCounters`] the query put in its session config.
 
 mod batch;
+pub(crate) mod compact;
 mod decode;
 mod exec;
 mod listing;
+mod parquet;
 mod provider;
 mod prune;
 mod read;
+pub(crate) mod write;
 
 use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
@@ -45,6 +48,22 @@ use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit}
 
 pub use exec::LakeScanExec;
 pub use provider::LakeTable;
+
+/// Where the year folders of a lake with Firehose key `prefix` are: (the folder that holds
+/// them, the start of their names). `readings/` → (`lake/readings`, ``); `raw-` → (`lake`,
+/// `raw-`).
+pub fn split_prefix(lake_dir: &std::path::Path, prefix: &str) -> (std::path::PathBuf, String) {
+    let (dir_part, year_prefix) = match prefix.rfind('/') {
+        Some(i) => (&prefix[..i], &prefix[i + 1..]),
+        None => ("", prefix),
+    };
+    let root = if dir_part.is_empty() {
+        lake_dir.to_path_buf()
+    } else {
+        lake_dir.join(dir_part)
+    };
+    (root, year_prefix.to_string())
+}
 
 /// Name of the partition column.
 pub const DATEHOUR: &str = "datehour";
@@ -76,6 +95,22 @@ pub struct ScanCounters {
     pub bytes: AtomicU64,
     /// Objects opened.
     pub files: AtomicU64,
-    /// Lines skipped because they are not readings.
+    /// Lines skipped because they are not readings (and objects the table cannot read).
     pub malformed: AtomicU64,
+    /// One line per object skipped whole or in part: which, and why.
+    pub skipped: std::sync::Mutex<Vec<String>>,
 }
+
+impl ScanCounters {
+    /// Notes a skipped object (the first [`SKIPPED_NAMED`] are kept).
+    pub(crate) fn skip(&self, line: String) {
+        if let Ok(mut s) = self.skipped.lock()
+            && s.len() < SKIPPED_NAMED
+        {
+            s.push(line);
+        }
+    }
+}
+
+/// How many skipped objects a query names.
+pub const SKIPPED_NAMED: usize = 20;

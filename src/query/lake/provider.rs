@@ -14,7 +14,7 @@ use datafusion::physical_plan::ExecutionPlan;
 
 use super::exec::{LakeScanExec, ScanParts};
 use super::listing::{list_hour_folders, list_objects};
-use super::prune::{prune, prunes_datehour};
+use super::prune::{prune, prunes_datehour, prunes_row_groups, row_group_predicate};
 use super::{ScanCounters, table_schema};
 
 /// The lake folder as a table.
@@ -59,7 +59,7 @@ impl TableProvider for LakeTable {
         Ok(filters
             .iter()
             .map(|f| {
-                if prunes_datehour(f) {
+                if prunes_datehour(f) || prunes_row_groups(f) {
                     TableProviderFilterPushDown::Inexact
                 } else {
                     TableProviderFilterPushDown::Unsupported
@@ -102,6 +102,7 @@ impl TableProvider for LakeTable {
         };
         let schema = Arc::new(self.schema.project(&projection)?);
         let partitions = state.config().target_partitions().clamp(1, 64);
+        let predicate = row_group_predicate(state, filters);
         Ok(Arc::new(LakeScanExec::new(
             objects,
             partitions,
@@ -111,6 +112,7 @@ impl TableProvider for LakeTable {
                 limit,
                 counters,
                 active: self.active.clone(),
+                predicate,
                 folders: (kept_folders, total_folders),
             },
         )))

@@ -8,6 +8,7 @@ use datafusion::catalog::Session;
 use datafusion::common::tree_node::{Transformed, TreeNode, TreeNodeRecursion};
 use datafusion::common::{Column, DFSchema};
 use datafusion::logical_expr::Expr;
+use datafusion::physical_optimizer::pruning::{PruningPredicate, PruningPredicateBuilder};
 
 use super::DATEHOUR;
 
@@ -15,7 +16,57 @@ use super::DATEHOUR;
 /// does not change from one evaluation to the next.
 pub(super) fn prunes_datehour(expr: &Expr) -> bool {
     let refs = expr.column_refs();
-    if refs.is_empty() || refs.iter().any(|c| c.name != DATEHOUR) || expr.is_volatile() {
+    if refs.is_empty() || refs.iter().any(|c| c.name != DATEHOUR) {
+        return false;
+    }
+    plain(expr)
+}
+
+/// True if `expr` can prune Parquet row groups by their statistics: it reads only the
+/// readings' columns (not `datehour`, which is not in the objects) and is plain.
+pub(super) fn prunes_row_groups(expr: &Expr) -> bool {
+    let refs = expr.column_refs();
+    if refs.is_empty() || refs.iter().any(|c| c.name == DATEHOUR) {
+        return false;
+    }
+    plain(expr)
+}
+
+/// The row-group pruning predicate of a scan's filters: `None` when none can prune.
+pub(super) fn row_group_predicate(
+    state: &dyn Session,
+    filters: &[Expr],
+) -> Option<Arc<PruningPredicate>> {
+    let usable: Vec<Expr> = filters
+        .iter()
+        .filter(|f| prunes_row_groups(f))
+        .filter_map(|f| unqualified(f.clone()))
+        .collect();
+    let conjunction = usable.into_iter().reduce(|a, b| a.and(b))?;
+    let schema = super::table_schema();
+    let df_schema = DFSchema::try_from(schema.as_ref().clone()).ok()?;
+    let physical = state.create_physical_expr(conjunction, &df_schema).ok()?;
+    // `build` gives `None` for a predicate that cannot prune.
+    PruningPredicateBuilder::new()
+        .with_file_schema(schema)
+        .build(physical)
+}
+
+/// `expr` with its columns unqualified (the table's name dropped).
+fn unqualified(expr: Expr) -> Option<Expr> {
+    expr.transform(|e| {
+        Ok(match e {
+            Expr::Column(c) => Transformed::yes(Expr::Column(Column::new_unqualified(c.name))),
+            other => Transformed::no(other),
+        })
+    })
+    .ok()
+    .map(|t| t.data)
+}
+
+/// Not volatile, and no subquery, outer reference, aggregate, window or placeholder.
+fn plain(expr: &Expr) -> bool {
+    if expr.is_volatile() {
         return false;
     }
     let mut plain = true;
@@ -58,17 +109,11 @@ pub(super) fn prune(state: &dyn Session, filters: &[Expr], datehours: &[String])
         return keep;
     };
     for filter in filters.iter().filter(|f| prunes_datehour(f)) {
-        let unqualified = filter.clone().transform(|e| {
-            Ok(match e {
-                Expr::Column(c) => Transformed::yes(Expr::Column(Column::new_unqualified(c.name))),
-                other => Transformed::no(other),
-            })
-        });
-        let Ok(unqualified) = unqualified else {
+        let Some(unqualified) = unqualified(filter.clone()) else {
             continue;
         };
         let evaluated = state
-            .create_physical_expr(unqualified.data, &df_schema)
+            .create_physical_expr(unqualified, &df_schema)
             .and_then(|p| p.evaluate(&batch))
             .and_then(|v| v.into_array(datehours.len()));
         let Ok(array) = evaluated else {

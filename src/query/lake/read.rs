@@ -10,10 +10,13 @@ use datafusion::arrow::array::RecordBatch;
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::common::{DataFusionError, Result};
 
+use datafusion::physical_optimizer::pruning::PruningPredicate;
+
 use super::ScanCounters;
 use super::batch::BatchBuilder;
 use super::decode::decode_reading;
-use super::listing::LakeObject;
+use super::listing::{LakeObject, ObjectKind, replacement_of};
+use super::parquet::{ParquetFile, ReadParts, Rows};
 
 /// A line longer than this is malformed without being buffered (Firehose's record limit is
 /// 1,000 KiB).
@@ -29,6 +32,8 @@ pub(super) struct PartitionScan {
     pub(super) batch_size: usize,
     pub(super) limit: Option<usize>,
     pub(super) counters: Arc<ScanCounters>,
+    /// The query's filters on the readings' columns, for Parquet row groups' statistics.
+    pub(super) predicate: Option<Arc<PruningPredicate>>,
 }
 
 /// Counts the bytes that pass through a reader.
@@ -61,10 +66,58 @@ impl PartitionScan {
             if cancelled() || self.limit.is_some_and(|l| rows_total >= l) {
                 return Ok(());
             }
+            let gzip = match &object.kind {
+                ObjectKind::Json { gzip } => *gzip,
+                ObjectKind::Parquet(opened) => {
+                    let file = match opened.as_ref() {
+                        Ok(file) => file,
+                        Err(why) => {
+                            self.skip(&object, why);
+                            continue;
+                        }
+                    };
+                    let groups = file.keep_row_groups(self.predicate.as_deref());
+                    let go = self.read_parquet(
+                        file,
+                        &object,
+                        Rows::Groups(&groups),
+                        &mut rows_total,
+                        &mut emit,
+                    );
+                    if !go {
+                        return Ok(());
+                    }
+                    continue;
+                }
+            };
             let file = match File::open(&object.path) {
                 Ok(f) => f,
-                // Gone between listing and reading: nothing to read.
-                Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+                // Gone between listing and reading: compacted (its rows are in a Parquet
+                // object now, which this scan did not list), or removed (nothing to read).
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                    let replacement = object
+                        .path
+                        .parent()
+                        .zip(object.path.file_name())
+                        .and_then(|(dir, name)| replacement_of(dir, &name.to_string_lossy()));
+                    if let Some((file, path, start, count)) = replacement {
+                        let replaced = LakeObject {
+                            path,
+                            ..object.clone()
+                        };
+                        let go = self.read_parquet(
+                            &file,
+                            &replaced,
+                            Rows::Range { start, count },
+                            &mut rows_total,
+                            &mut emit,
+                        );
+                        if !go {
+                            return Ok(());
+                        }
+                    }
+                    continue;
+                }
                 Err(e) => {
                     return Err(DataFusionError::Execution(format!(
                         "cannot read {}: {e}",
@@ -77,7 +130,7 @@ impl PartitionScan {
                 inner: file,
                 counter: &self.counters.bytes,
             };
-            let mut reader: Box<dyn BufRead> = if object.gzip {
+            let mut reader: Box<dyn BufRead> = if gzip {
                 Box::new(BufReader::with_capacity(
                     128 * 1024,
                     flate2::read::MultiGzDecoder::new(BufReader::with_capacity(
@@ -137,6 +190,61 @@ impl PartitionScan {
             emit(batch.finish(&self.schema)?);
         }
         Ok(())
+    }
+}
+
+impl PartitionScan {
+    /// Counts an object the table cannot read as one malformed line and names it once.
+    fn skip(&self, object: &LakeObject, why: &str) {
+        tracing::warn!(path = %object.path.display(), %why, "lake object skipped");
+        self.counters.malformed.fetch_add(1, Ordering::Relaxed);
+        self.counters
+            .skip(format!("{}: {why}", object.path.display()));
+    }
+
+    /// Reads `rows` of a Parquet object, up to the limit. False once nobody listens or the
+    /// limit is reached.
+    fn read_parquet(
+        &self,
+        file: &ParquetFile,
+        object: &LakeObject,
+        rows: Rows<'_>,
+        rows_total: &mut usize,
+        emit: &mut impl FnMut(RecordBatch) -> bool,
+    ) -> bool {
+        self.counters.files.fetch_add(1, Ordering::Relaxed);
+        self.counters
+            .bytes
+            .fetch_add(file.footer_bytes, Ordering::Relaxed);
+        let parts = ReadParts {
+            schema: &self.schema,
+            projection: &self.projection,
+            batch_size: self.batch_size,
+            datehour: &object.datehour,
+        };
+        let mut go = true;
+        let result = file.read(&object.path, rows, &parts, |batch| {
+            let n = batch.num_rows();
+            let room = self.limit.map_or(n, |l| l.saturating_sub(*rows_total));
+            let batch = if room < n {
+                batch.slice(0, room)
+            } else {
+                batch
+            };
+            *rows_total += batch.num_rows();
+            go = emit(batch) && self.limit.is_none_or(|l| *rows_total < l);
+            go
+        });
+        match result {
+            Ok(bytes) => {
+                self.counters.bytes.fetch_add(bytes, Ordering::Relaxed);
+            }
+            Err((bytes, why)) => {
+                self.counters.bytes.fetch_add(bytes, Ordering::Relaxed);
+                self.skip(object, &format!("unreadable past this point ({why})"));
+            }
+        }
+        go
     }
 }
 

@@ -1,0 +1,331 @@
+//! `iotaa lake compact`: the JSON objects of closed hours become one Parquet object per hour.
+//!
+//! An hour folder is *closed* once its hour ended more than `min_age` ago (delivery names an
+//! object after its oldest record's arrival, and writes it up to one buffer interval later). A
+//! JSON object that still lands in a compacted hour stays JSON until the next compaction.
+//!
+//! For each closed hour with JSON objects, in this order:
+//! 1. **Recovery**: JSON objects that a Parquet object of the folder already replaces (left by
+//!    a compaction that stopped after its rename) are removed.
+//! 2. Every remaining JSON object is read in full. One that cannot be read to its end (a torn
+//!    `.gz`) is left as it is, not compacted. Lines that are not readings are written, as they
+//!    were, to `<prefix>delivery-errors/compaction-malformed/YYYY/MM/DD/HH/<object>` (where
+//!    Firehose puts records its format conversion rejects), durably, before anything else.
+//! 3. The Parquet object is written in `.staging/`, fsynced, renamed into the hour folder and the
+//!    folder fsynced. Its footer names the JSON objects it replaces, with their row counts.
+//! 4. The JSON objects are removed.
+//!
+//! A reader therefore sees the JSON objects or the Parquet object, never both or neither: a scan
+//! that lists the Parquet object skips the objects it names, and a scan that listed a JSON
+//! object that is gone when it opens it reads that object's rows from the Parquet object (see
+//! `super::parquet`). A stop at any point loses and duplicates nothing; running again finishes
+//! the job. Every file-system change is one *step*; tests stop the process after any step
+//! (`abort_after_steps`).
+
+use std::fs::File;
+use std::io::{BufRead, BufReader, Read};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use chrono::{DateTime, NaiveDateTime, TimeDelta, Utc};
+
+use crate::detector::durable::{sync_dir, write_atomically_in};
+
+use super::decode::decode_reading;
+use super::listing::{is_parquet_name, list_hour_folders};
+use super::parquet::{ParquetFile, Replaced};
+use super::write::ParquetObject;
+
+/// What to compact.
+#[derive(Debug, Clone)]
+pub struct CompactOptions {
+    /// The folder that holds the year folders (the lake, plus the key prefix's folders).
+    pub root: PathBuf,
+    /// The rest of the key prefix (before `YYYY`), usually empty.
+    pub year_prefix: String,
+    /// Objects are named after the delivery stream.
+    pub stream_name: String,
+    pub now: DateTime<Utc>,
+    /// An hour is closed this long after it ends.
+    pub min_age: Duration,
+    /// Tests: stop the process (abort) after this many file-system steps.
+    pub abort_after_steps: Option<u64>,
+}
+
+/// What a compaction did.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct CompactReport {
+    /// Closed hour folders that held JSON objects.
+    pub hours: usize,
+    /// JSON objects replaced, and their bytes.
+    pub objects: usize,
+    pub json_bytes: u64,
+    /// Parquet objects written, and their bytes.
+    pub parquet_objects: usize,
+    pub parquet_bytes: u64,
+    pub readings: u64,
+    /// Lines that were not readings, kept under delivery-errors/.
+    pub malformed: u64,
+    /// JSON objects left as they are because they cannot be read to their end.
+    pub unreadable: Vec<String>,
+    /// Leftovers of a stopped compaction removed.
+    pub recovered: usize,
+    /// Hours not closed yet.
+    pub open_hours: usize,
+}
+
+struct Steps {
+    done: u64,
+    abort_after: Option<u64>,
+}
+
+impl Steps {
+    fn step(&mut self) {
+        self.done += 1;
+        if self.abort_after.is_some_and(|n| self.done >= n) {
+            eprintln!("compact: stopping after step {} (test)", self.done);
+            std::process::abort();
+        }
+    }
+}
+
+/// Compacts every closed hour; `progress` gets one line per hour compacted.
+pub fn compact(
+    opts: &CompactOptions,
+    mut progress: impl FnMut(&str),
+) -> Result<CompactReport, String> {
+    let mut report = CompactReport::default();
+    let mut steps = Steps {
+        done: 0,
+        abort_after: opts.abort_after_steps,
+    };
+    let staging = lake_staging(&opts.root);
+    let errors_root = opts
+        .root
+        .join(format!("{}delivery-errors", opts.year_prefix))
+        .join("compaction-malformed");
+    for (datehour, dir) in list_hour_folders(&opts.root, &opts.year_prefix) {
+        let Some(start) = hour_start(&datehour) else {
+            continue;
+        };
+        let closed_at = start
+            + TimeDelta::hours(1)
+            + TimeDelta::from_std(opts.min_age).unwrap_or(TimeDelta::MAX);
+        if closed_at > opts.now {
+            report.open_hours += 1;
+            continue;
+        }
+        compact_hour(
+            opts,
+            &datehour,
+            start,
+            &dir,
+            &staging,
+            &errors_root.join(&datehour),
+            &mut report,
+            &mut steps,
+            &mut progress,
+        )?;
+    }
+    Ok(report)
+}
+
+/// `<lake>/.staging/` for a root that may be below the lake (a prefix with folders): the
+/// delivery's staging folder is the lake's, and a rename must stay on one file system, so the
+/// root's own `.staging/` is used.
+fn lake_staging(root: &Path) -> PathBuf {
+    root.join(".staging")
+}
+
+fn hour_start(datehour: &str) -> Option<DateTime<Utc>> {
+    NaiveDateTime::parse_from_str(&format!("{datehour}:00"), "%Y/%m/%d/%H:%M")
+        .ok()
+        .map(|t| t.and_utc())
+}
+
+fn entries(dir: &Path) -> Result<Vec<(String, PathBuf, u64)>, String> {
+    let mut out = Vec::new();
+    let read = std::fs::read_dir(dir).map_err(|e| format!("cannot list {}: {e}", dir.display()))?;
+    for e in read.flatten() {
+        let Ok(name) = e.file_name().into_string() else {
+            continue;
+        };
+        if name.starts_with('.') || name.starts_with('_') {
+            continue;
+        }
+        let Ok(meta) = std::fs::metadata(e.path()) else {
+            continue;
+        };
+        if meta.is_file() {
+            out.push((name, e.path(), meta.len()));
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn compact_hour(
+    opts: &CompactOptions,
+    datehour: &str,
+    start: DateTime<Utc>,
+    dir: &Path,
+    staging: &Path,
+    errors_dir: &Path,
+    report: &mut CompactReport,
+    steps: &mut Steps,
+    progress: &mut impl FnMut(&str),
+) -> Result<(), String> {
+    let listed = entries(dir)?;
+    // 1. Recovery: JSON objects already replaced by a Parquet object of this folder.
+    let mut replaced = std::collections::HashSet::new();
+    for (name, path, _) in &listed {
+        if is_parquet_name(name)
+            && let Ok(p) = ParquetFile::open(path)
+        {
+            replaced.extend(p.replaces.into_iter().map(|r| r.object));
+        }
+    }
+    let mut json = Vec::new();
+    let mut removed_any = false;
+    for (name, path, size) in listed {
+        if is_parquet_name(&name) {
+            continue;
+        }
+        if replaced.contains(&name) {
+            remove(&path)?;
+            steps.step();
+            report.recovered += 1;
+            removed_any = true;
+        } else {
+            json.push((name, path, size));
+        }
+    }
+    if removed_any {
+        sync_dir(dir).map_err(|e| format!("cannot sync {}: {e}", dir.display()))?;
+    }
+    if json.is_empty() {
+        return Ok(());
+    }
+    // 2. Read every JSON object in full (an hour's objects fit in memory).
+    let mut replaces = Vec::new();
+    let mut json_bytes = 0u64;
+    let mut malformed = 0u64;
+    let mut done = Vec::new();
+    let mut good_lines = Vec::new();
+    let mut rejected: Vec<(String, Vec<u8>)> = Vec::new();
+    for (name, path, size) in json {
+        let (good, bad) = match read_json_object(&path) {
+            Ok(r) => r,
+            Err(e) => {
+                report
+                    .unreadable
+                    .push(format!("{}: {e} (left as it is)", path.display()));
+                continue;
+            }
+        };
+        if !bad.is_empty() {
+            malformed += bad.len() as u64;
+            rejected.push((name.clone(), bad.join(&b'\n')));
+        }
+        json_bytes += size;
+        replaces.push(Replaced {
+            object: name,
+            rows: good.len() as u64,
+        });
+        good_lines.push(good);
+        done.push(path);
+    }
+    if done.is_empty() {
+        return Ok(());
+    }
+    let mut object = ParquetObject::new(&replaces)?;
+    for line in good_lines.iter().flatten() {
+        if !object.push_record(line)? {
+            return Err(format!("{datehour}: a reading did not decode twice"));
+        }
+    }
+    // Lines that are not readings, kept before anything is replaced.
+    for (name, mut lines) in rejected {
+        lines.push(b'\n');
+        let path = errors_dir.join(format!("{name}.malformed"));
+        write_atomically_in(&path, &lines, staging)
+            .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+        steps.step();
+    }
+    // 3. The Parquet object, durable and in place.
+    let readings = object.rows();
+    let bytes = object.finish()?;
+    let name = format!(
+        "{}-1-{}-{}.parquet",
+        opts.stream_name,
+        start.format("%Y-%m-%d-%H-%M-%S"),
+        uuid::Uuid::new_v4()
+    );
+    let path = dir.join(&name);
+    write_atomically_in(&path, &bytes, staging)
+        .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+    steps.step();
+    // 4. The originals go.
+    for p in &done {
+        remove(p)?;
+        steps.step();
+    }
+    sync_dir(dir).map_err(|e| format!("cannot sync {}: {e}", dir.display()))?;
+    report.hours += 1;
+    report.objects += done.len();
+    report.json_bytes += json_bytes;
+    report.parquet_objects += 1;
+    report.parquet_bytes += bytes.len() as u64;
+    report.readings += readings;
+    report.malformed += malformed;
+    progress(&format!(
+        "{datehour}: {} objects ({}) → {name} ({}), {readings} readings{}",
+        done.len(),
+        crate::text::bytes(json_bytes),
+        crate::text::bytes(bytes.len() as u64),
+        if malformed > 0 {
+            format!(", {malformed} malformed lines kept in delivery-errors/")
+        } else {
+            String::new()
+        }
+    ));
+    Ok(())
+}
+
+fn remove(path: &Path) -> Result<(), String> {
+    match std::fs::remove_file(path) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(format!("cannot remove {}: {e}", path.display())),
+    }
+}
+
+/// A JSON object's lines: (readings' lines, other lines). An error if it cannot be read to its
+/// end.
+fn read_json_object(path: &Path) -> std::io::Result<(Vec<Vec<u8>>, Vec<Vec<u8>>)> {
+    let file = File::open(path)?;
+    let mut reader: Box<dyn BufRead> = if path.extension().is_some_and(|e| e == "gz") {
+        Box::new(BufReader::new(flate2::read::MultiGzDecoder::new(
+            BufReader::new(file),
+        )))
+    } else {
+        Box::new(BufReader::new(file))
+    };
+    let mut all = Vec::new();
+    reader.read_to_end(&mut all)?;
+    let mut good = Vec::new();
+    let mut bad = Vec::new();
+    for line in all.split(|&b| b == b'\n') {
+        let text = line.trim_ascii();
+        if text.is_empty() {
+            continue;
+        }
+        if decode_reading(text).is_some() {
+            good.push(text.to_vec());
+        } else {
+            bad.push(line.to_vec());
+        }
+    }
+    Ok((good, bad))
+}
