@@ -15,15 +15,19 @@ What it does, in order:
      named, the template fits the TemplateBody limit, the Athena cutoff, the alarms and what lets
      them reach the encrypted topic, the alert failure queue and role, the lake's lifecycle, the
      iotaa:stack tags, Firehose's S3 scope and encryption, and infra/operator-policy.json and
-     infra/deploy-policy.json.
+     infra/deploy-policy.json. For issue 14 (LakeFormat json | parquet): Firehose's record
+     format conversion (OpenX JSON in, Snappy Parquet out, the Glue table's schema read by the
+     delivery role), UNCOMPRESSED and the 64 MiB buffer with it, the delivery role's Glue read
+     permissions on the catalog, database and table only, and the table's SerDe per format.
   2. Creates the stack with default parameters, waits for CREATE_COMPLETE (or prints every
      resource's failure reason), checks the outputs and describes every resource moto made.
   3. Runs the alert function's inline code here (moto cannot run Lambda code without Docker)
      against moto's SNS, with the records the event-source filter lets through and some it drops.
   4. Deletes the stack, waits for DELETE_COMPLETE and checks the resources are gone.
   5. Does 2 and 4 again with non-default parameters (provisioned shards, a lake prefix, an email
-     subscription, another threshold, an expiry, a cutoff), so the template's conditions are
-     exercised; the first stack also switches Ingest to firehose and back before it is deleted.
+     subscription, another threshold, an expiry, a cutoff, LakeFormat=parquet), so the
+     template's conditions are exercised; the first stack also switches Ingest to firehose and
+     back, and LakeFormat to parquet and back, before it is deleted.
   6. The detector's two-phase deploy, once per Ingest: creates the stack without a detector
      (DetectorCodeKey ''), uploads a small zip holding `bootstrap` to
      artifacts/detector/<sha256>.zip, updates the stack with that key (every other parameter
@@ -71,7 +75,7 @@ OUTPUTS = [
     "ReadingsStreamName", "AnomalyStreamName", "DeliveryStreamName", "BucketName", "LakePrefix",
     "LakeLocation", "GlueDatabaseName", "GlueTableName", "AthenaWorkGroup",
     "AthenaResultsLocation", "AlertTopicArn", "AlertFunctionName", "AlertThreshold", "Ingest",
-    "AthenaBytesScannedCutoff", "AlertFailureQueueUrl", "AlarmNames",
+    "AthenaBytesScannedCutoff", "AlertFailureQueueUrl", "AlarmNames", "LakeFormat",
 ]
 # Outputs of the detector: the first and last with any DetectorCodeKey, the middle two only with
 # Ingest=kinesis (the mapping and its failure queue).
@@ -359,10 +363,14 @@ def static_checks(tpl, rep):
     rep.equal(params["Ingest"], cfg["aws"]["ingest"], "Ingest default = config.toml [aws] ingest")
     rep.equal((params["BufferIntervalSeconds"], params["BufferSizeMiB"], params["Compression"]),
               (60, 1, "GZIP"), "Firehose defaults are the seed's 60 s / 1 MiB / GZIP")
+    # [delivery] format is the app's side of issue 14: until config.toml has it, "json".
+    rep.equal(params["LakeFormat"], cfg["delivery"].get("format", "json"),
+              "LakeFormat default = config.toml [delivery] format (json when absent)")
 
-    # The Glue table is the table of queries/devicedata.sql.
+    # The Glue table (LakeFormat=json, the default) is the table of queries/devicedata.sql.
     ddl = parse_ddl(TABLE_DDL.read_text())
-    ti = res["LakeTable"]["Properties"]["TableInput"]
+    ti = evaluate(res["LakeTable"]["Properties"]["TableInput"], template_env(tpl, {}),
+                  conditions_for(tpl, {}))
     sd = ti["StorageDescriptor"]
     rep.equal((params["DatabaseName"], ti["Name"]), (ddl["database"], ddl["table"]),
               "Glue database.table = devicedata.sql's")
@@ -949,19 +957,138 @@ def aws_static_checks(tpl, rep, path=TEMPLATE):
         errors = evaluate(stream["ExtendedS3DestinationConfiguration"].get("ErrorOutputPrefix"),
                           env, conds)
         wanted = [f"{prefix}2026/11/30/05/s-devicedata-1-2026-11-30-05-00-00-ab.gz",
-                  f"{errors}processing-failed/2026/11/30/05/x" if isinstance(errors, str)
-                  else "(no ErrorOutputPrefix)"]
+                  f"{prefix}2026/11/30/05/s-devicedata-1-2026-11-30-05-00-00-ab.parquet"] + [
+                  f"{errors}{kind}/2026/11/30/05/x" if isinstance(errors, str)
+                  else "(no ErrorOutputPrefix)"
+                  for kind in ("processing-failed", "format-conversion-failed")]
         for key in wanted:
             if not any(fnmatch.fnmatchcase(key, o) for o in objects):
                 faults.append(f"Prefix {prefix!r}: {key} not writable ({objects})")
         for key in OWN_KEYS:
             if any(fnmatch.fnmatchcase(key, o) for o in objects):
                 faults.append(f"Prefix {prefix!r}: {key} writable ({objects})")
-    rep.equal(faults, [], "Firehose's role writes the lake's keys and its error prefix, and none "
-              "of athena-results/, artifacts/, detector-state/ (Prefix '' and lake/)")
+    rep.equal(faults, [], "Firehose's role writes the lake's keys (.gz, .parquet) and its error "
+              "prefix (processing and format conversion failures), and none of athena-results/, "
+              "artifacts/, detector-state/ (Prefix '' and lake/)")
     rep.equal(stream.get("DeliveryStreamEncryptionConfigurationInput"),
               {"Fn::If": ["DirectPut", {"KeyType": "AWS_OWNED_CMK"}, NO_VALUE]},
               "the DirectPut Firehose stream is encrypted (AWS_OWNED_CMK), only DirectPut")
+
+
+# ----------------------------------------------------------------------------- issue 14 (static)
+
+# The table's storage per LakeFormat: InputFormat, OutputFormat, SerDe (and its properties),
+# classification. json is the table of queries/devicedata.sql.
+TABLE_STORAGE = {
+    "json": ("org.apache.hadoop.mapred.TextInputFormat",
+             "org.apache.hadoop.hive.ql.io.HiveIgnoreKeyTextOutputFormat",
+             {"SerializationLibrary": "org.openx.data.jsonserde.JsonSerDe",
+              "Parameters": {"ignore.malformed.json": "true"}}, "json"),
+    "parquet": ("org.apache.hadoop.hive.ql.io.parquet.MapredParquetInputFormat",
+                "org.apache.hadoop.hive.ql.io.parquet.MapredParquetOutputFormat",
+                {"SerializationLibrary": "org.apache.hadoop.hive.ql.io.parquet.serde."
+                                         "ParquetHiveSerDe"}, "parquet"),
+}
+DELIVERY_ROLE_ARN = "arn:aws:iam::123456789012:role/s-DeliveryRole-X"
+# Firehose's record format conversion with LakeFormat=parquet (Firehose developer guide, "Convert
+# input data format"): the OpenX JSON SerDe reads the records (keys lower-cased, as the table's
+# SerDe does; it parses `yyyy-[M]M-[d]d HH:mm:ss[.S]`, our readingTimestamp), Snappy Parquet out,
+# the schema from the stack's own Glue table, read with the delivery role. <db> is DatabaseName.
+CONVERSION = {
+    "Enabled": True,
+    "InputFormatConfiguration": {"Deserializer": {"OpenXJsonSerDe": {"CaseInsensitive": True}}},
+    "OutputFormatConfiguration": {"Serializer": {"ParquetSerDe": {"Compression": "SNAPPY"}}},
+    "SchemaConfiguration": {"CatalogId": "123456789012", "DatabaseName": "<db>",
+                            "TableName": "devicedata", "Region": REGION,
+                            "RoleARN": DELIVERY_ROLE_ARN, "VersionId": "LATEST"}}
+# What conversion needs of Glue (the developer guide's policy for an S3 destination), on the
+# catalog, the database and the table only.
+GLUE_READ = ["glue:GetTable", "glue:GetTableVersion", "glue:GetTableVersions"]
+PARQUET_MIN_BUFFER_MIB = 64  # Firehose refuses less with conversion (InvalidArgumentException)
+
+
+def lake_format_checks(tpl, rep):
+    """Issue 14: LakeFormat=parquet turns on Firehose's record format conversion with the Glue
+    table's schema and declares the table Parquet; LakeFormat=json leaves both as before."""
+    section("template: LakeFormat json | parquet (static checks, issue 14)")
+    res = tpl["Resources"]
+    p = tpl["Parameters"].get("LakeFormat", {})
+    rep.equal((p.get("Type"), p.get("Default"), p.get("AllowedValues")),
+              ("String", "json", ["json", "parquet"]), "LakeFormat: json (default) or parquet")
+    groups = {g["Label"]["default"]: g["Parameters"] for g in
+              tpl["Metadata"]["AWS::CloudFormation::Interface"]["ParameterGroups"]}
+    rep.check("LakeFormat" in groups.get("Delivery to the lake", []),
+              "LakeFormat is in the 'Delivery to the lake' parameter group")
+    rep.equal(tpl["Outputs"].get("LakeFormat", {}).get("Value"), {"Ref": "LakeFormat"},
+              "output LakeFormat = the parameter")
+    rep.check("| `LakeFormat` |" in README.read_text(), "infra/README.md lists LakeFormat")
+    deps = Dependencies(tpl)
+    rep.equal([lid for lid in ("DeliveryStream", "LakeTable", "LakeDatabase")
+               if "LakeFormat" in deps.identity(lid)], [],
+              "a LakeFormat switch replaces nothing (no name or replacement property of the "
+              "Firehose stream, table or database depends on it): both update in place")
+
+    ddl = parse_ddl(TABLE_DDL.read_text())
+    conv, table, role = [], [], []
+    base_table = None
+    for fmt in ("json", "parquet"):
+        for db, size, comp in (("analyticsdemo", 1, "GZIP"), ("otherdb", 128, "UNCOMPRESSED")):
+            variant = {"LakeFormat": fmt, "DatabaseName": db, "BufferSizeMiB": size,
+                       "Compression": comp}
+            env, conds = template_env(tpl, variant), conditions_for(tpl, variant)
+            env.update({"LakeDatabase": db, "LakeTable": "devicedata",
+                        "DeliveryRole.Arn": DELIVERY_ROLE_ARN})
+            tag = f"{fmt}/{db}/{size} MiB/{comp}"
+            dest = evaluate(res["DeliveryStream"]["Properties"][
+                "ExtendedS3DestinationConfiguration"], env, conds)
+            want_conv = {"Enabled": False}
+            if fmt == "parquet":
+                want_conv = copy.deepcopy(CONVERSION)
+                want_conv["SchemaConfiguration"]["DatabaseName"] = db
+            got = (dest.get("DataFormatConversionConfiguration"), dest.get("CompressionFormat"),
+                   str(dest.get("BufferingHints", {}).get("SizeInMBs")),
+                   dest.get("FileExtension", "(default)"))
+            want = (want_conv, "UNCOMPRESSED" if fmt == "parquet" else comp,
+                    str(PARQUET_MIN_BUFFER_MIB if fmt == "parquet" else size), "(default)")
+            if got != want:
+                conv.append(f"{tag}: {got} != {want}")
+
+            ti = evaluate(res["LakeTable"]["Properties"]["TableInput"], env, conds)
+            sd = ti["StorageDescriptor"]
+            got = (sd.get("InputFormat"), sd.get("OutputFormat"), sd.get("SerdeInfo"),
+                   ti["Parameters"].get("classification"))
+            if got != TABLE_STORAGE[fmt]:
+                table.append(f"{tag}: {got} != {TABLE_STORAGE[fmt]}")
+            rest = ([(c["Name"], c["Type"]) for c in sd["Columns"]],
+                    [(c["Name"], c["Type"]) for c in ti["PartitionKeys"]], sd.get("Location"),
+                    {k: v for k, v in ti["Parameters"].items() if k != "classification"})
+            if (fmt, size) == ("json", 1):
+                base_table = rest
+            elif size == 1 and rest != base_table:
+                table.append(f"{tag}: columns, partitions, location or projection differ from "
+                             f"json's: {rest} != {base_table}")
+            if rest[0] != ddl["columns"]:
+                table.append(f"{tag}: columns {rest[0]} != devicedata.sql's {ddl['columns']}")
+
+            glue = [evaluate(st, env, conds) for _, st in template_statements(res["DeliveryRole"])
+                    if any(a.startswith("glue:") for a in as_list(st["Action"]))]
+            arn = f"arn:aws:glue:{REGION}:123456789012:"
+            want = [{"Sid": "ReadSchema", "Effect": "Allow", "Action": GLUE_READ, "Resource": [
+                arn + "catalog", arn + f"database/{db}", arn + f"table/{db}/devicedata"]}]
+            if glue != want:
+                role.append(f"{tag}: {glue} != {want}")
+    rep.equal(conv, [], "Firehose: parquet converts with the OpenX JSON SerDe (case-insensitive "
+              "keys) to Snappy Parquet with the stack's table as schema (its database, "
+              "devicedata, LATEST, the delivery role), UNCOMPRESSED, 64 MiB whatever "
+              "BufferSizeMiB; json: conversion Enabled false (an update merges, so it must say "
+              "so), Compression and BufferSizeMiB as given; no FileExtension (Firehose's "
+              "defaults: .parquet, .gz)")
+    rep.equal(table, [], "Glue table: parquet has the Parquet input/output formats, "
+              "ParquetHiveSerDe and classification parquet, json the OpenX JSON SerDe of "
+              "devicedata.sql; the same columns, partition key, location and projection")
+    rep.equal(role, [], "delivery role: glue:GetTable, GetTableVersion, GetTableVersions on "
+              "the catalog, the database and devicedata only (with json too, so a switch back "
+              "never leaves a converting stream without it)")
 
 
 def policy_file_checks(tpl, rep):
@@ -1023,6 +1150,14 @@ def policy_file_checks(tpl, rep):
         rep.equal([a for a in needed if not any(iam_allows(st["Action"], a) for st in allow)], [],
                   "deploy policy allows creating, updating and deleting each kind of resource "
                   "(and emptying the bucket, uploading the detector)")
+        passes = [st for st in allow if iam_allows(st["Action"], "iam:PassRole") and
+                  "firehose.amazonaws.com" in as_list(st.get("Condition", {}).get(
+                      "StringEquals", {}).get("iam:PassedToService", []))]
+        rep.check(any(fnmatch.fnmatchcase("arn:${Partition}:iam::${Account}:role/${StackName}-"
+                                          "DeliveryRole-AB12", r) for st in passes
+                      for r in as_list(st["Resource"])),
+                  "deploy policy passes the stack's roles to Firehose (the delivery role, also "
+                  "the role of the Parquet conversion's schema)")
 
 
 def detector_zip():
@@ -1217,6 +1352,7 @@ def check_stack(c, tpl, code, rep, stack_id, params, endpoint):
     rep.equal(float(out.get("AlertThreshold", "nan")), float(eff["AnomalyThreshold"]),
               "AlertThreshold = the AnomalyThreshold parameter")
     rep.equal(out.get("Ingest"), eff["Ingest"], "Ingest = the Ingest parameter")
+    rep.equal(out.get("LakeFormat"), eff["LakeFormat"], "LakeFormat = the LakeFormat parameter")
 
     # Which resources moto created, and which it only lists.
     active = active_resources(tpl, params)
@@ -1297,14 +1433,19 @@ def check_stack(c, tpl, code, rep, stack_id, params, endpoint):
         dest = d["Destinations"][0]["ExtendedS3DestinationDescription"]
         rep.equal(d["DeliveryStreamType"], {"kinesis": "KinesisStreamAsSource", "firehose":
                                             "DirectPut"}[eff["Ingest"]], "Firehose source type")
+        parquet = eff["LakeFormat"] == "parquet"
         rep.equal((dest["BufferingHints"]["IntervalInSeconds"],
-                   dest["BufferingHints"]["SizeInMBs"], dest["CompressionFormat"]),
-                  (int(eff["BufferIntervalSeconds"]), int(eff["BufferSizeMiB"]),
-                   eff["Compression"]), "Firehose buffering and compression")
+                   dest["BufferingHints"]["SizeInMBs"], dest["CompressionFormat"],
+                   dest.get("DataFormatConversionConfiguration", {}).get("Enabled", False)),
+                  (int(eff["BufferIntervalSeconds"]),
+                   PARQUET_MIN_BUFFER_MIB if parquet else int(eff["BufferSizeMiB"]),
+                   "UNCOMPRESSED" if parquet else eff["Compression"], parquet),
+                  "Firehose buffering, compression and format conversion")
     except ClientError as e:
         if error_code(e) != "ResourceNotFoundException":
             raise
-        rep.skip("AWS::KinesisFirehose::DeliveryStream", "not created")
+        rep.skip("AWS::KinesisFirehose::DeliveryStream", "not created (its buffering, "
+                 "compression and Parquet conversion are checked statically above)")
     try:
         c.glue.get_database(Name=out["GlueDatabaseName"])
         t = c.glue.get_table(DatabaseName=out["GlueDatabaseName"],
@@ -1314,11 +1455,15 @@ def check_stack(c, tpl, code, rep, stack_id, params, endpoint):
         rep.equal(p.get("storage.location.template"),
                   f"s3://{bucket}/{eff['Prefix']}" + "${datehour}/",
                   "projection's storage.location.template")
+        rep.equal(t["StorageDescriptor"]["SerdeInfo"]["SerializationLibrary"],
+                  TABLE_STORAGE[eff["LakeFormat"]][2]["SerializationLibrary"],
+                  f"Glue table's SerDe for LakeFormat={eff['LakeFormat']}")
     except ClientError as e:
         if error_code(e) != "EntityNotFoundException":
             raise
         rep.skip("AWS::Glue::Database", "not created")
-        rep.skip("AWS::Glue::Table", "not created (its projection is checked statically above)")
+        rep.skip("AWS::Glue::Table", "not created (its projection and its SerDe per LakeFormat "
+                 "are checked statically above)")
     names = [w["Name"] for w in c.athena.list_work_groups()["WorkGroups"]]
     if out["AthenaWorkGroup"] in names:
         wg = c.athena.get_work_group(WorkGroup=out["AthenaWorkGroup"])["WorkGroup"]
@@ -1451,6 +1596,21 @@ def check_operations(c, rep, out, eff, made, s):
             del found[k]
     wrong = [k for k, v in found.items() if v.get("iotaa:stack") != s]
     rep.equal(wrong, [], f"tagged {tag}: " + ", ".join(k for k in found if k not in wrong))
+
+
+def switch_format(c, body, rep, stack_id, fmt):
+    """Redeploy with another LakeFormat ([delivery] format): the Firehose stream and the table
+    update in place (moto creates neither; this shows the update completes)."""
+    section(f"stack {stack_id.split('/')[1]}: update to LakeFormat={fmt}")
+    c.cloudformation.update_stack(
+        StackName=stack_id, TemplateBody=body, Capabilities=["CAPABILITY_IAM"],
+        Parameters=[{"ParameterKey": "LakeFormat", "ParameterValue": fmt}])
+    stack = settled(c, rep, stack_id, "UPDATE_COMPLETE")
+    if stack is not None:
+        out = outputs_of(stack)
+        rep.equal((out.get("LakeFormat"), out.get("DeliveryStreamName")),
+                  (fmt, delivery_name(stack["StackName"], "kinesis")),
+                  f"LakeFormat={fmt}, the same Firehose stream (updated in place)")
 
 
 def switch_ingest(c, body, rep, stack_id, ingest):
@@ -1787,6 +1947,7 @@ def main():
     code = static_checks(tpl, rep)
     detector_static_checks(tpl, rep)
     aws_static_checks(tpl, rep, args.template)
+    lake_format_checks(tpl, rep)
     policy_file_checks(tpl, rep)
     c = clients(args.endpoint)
     body = moto_body(tpl, rep)
@@ -1794,7 +1955,8 @@ def main():
             ("iotaa-check-params", {"ShardCount": 2, "Ingest": "firehose", "Prefix": "lake/",
                                     "Compression": "UNCOMPRESSED", "AnomalyThreshold": 5.5,
                                     "AlertEmail": "alerts@example.com", "LakeExpirationDays": 30,
-                                    "BytesScannedCutoffPerQuery": 20000000})]
+                                    "BytesScannedCutoffPerQuery": 20000000,
+                                    "LakeFormat": "parquet"})]
     for name, params in runs:
         # An unexpected emulator answer is a failed check, not a traceback, and the stack is
         # deleted whatever happened.
@@ -1806,9 +1968,11 @@ def main():
             continue
         try:
             check_stack(c, tpl, code, rep, stack_id, params, args.endpoint)
-            if not params:  # kinesis -> firehose -> kinesis
+            if not params:  # kinesis -> firehose -> kinesis, json -> parquet -> json
                 for ingest in ("firehose", "kinesis"):
                     switch_ingest(c, body, rep, stack_id, ingest)
+                for fmt in ("parquet", "json"):
+                    switch_format(c, body, rep, stack_id, fmt)
         except Exception as e:
             rep.check(False, f"stack {name}", f"{type(e).__name__}: {e}")
         try:
