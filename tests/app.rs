@@ -712,6 +712,7 @@ mod query_pane {
             bytes_scanned: 1024,
             files_scanned: 1,
             malformed_lines: 0,
+            skipped_objects: Vec::new(),
             elapsed: std::time::Duration::from_millis(12),
             execution_id: None,
         }

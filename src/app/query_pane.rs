@@ -546,6 +546,14 @@ fn table(out: QueryOutput) -> ResultTable {
     if out.malformed_lines > 0 {
         notes.push(format!("{} malformed lines skipped", out.malformed_lines));
     }
+    if let Some(first) = out.skipped_objects.first() {
+        let more = out.skipped_objects.len() - 1;
+        notes.push(if more > 0 {
+            format!("skipped {first} (and {more} more objects: see the log)")
+        } else {
+            format!("skipped {first}")
+        });
+    }
     ResultTable {
         columns: out
             .columns

@@ -92,6 +92,9 @@ fn print(result: Result<QueryOutput, QueryError>, format: Format) -> Result<Exit
         Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => return Ok(ExitCode::SUCCESS),
         Err(e) => return Err(e).wrap_err("query: cannot write the result"),
     }
+    for line in &output.skipped_objects {
+        eprintln!("skipped {line}");
+    }
     eprintln!("{}", format_summary(&output));
     Ok(ExitCode::SUCCESS)
 }

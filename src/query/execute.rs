@@ -96,6 +96,11 @@ pub(super) async fn execute(
         bytes_scanned: counters.bytes.load(Relaxed),
         files_scanned: counters.files.load(Relaxed),
         malformed_lines: counters.malformed.load(Relaxed),
+        skipped_objects: counters
+            .skipped
+            .lock()
+            .map(|s| s.clone())
+            .unwrap_or_default(),
         execution_id: None,
         elapsed,
     })
@@ -243,6 +248,7 @@ fn describe_output(schema: &Schema, elapsed: Duration) -> QueryOutput {
         bytes_scanned: 0,
         files_scanned: 0,
         malformed_lines: 0,
+        skipped_objects: Vec::new(),
         execution_id: None,
         elapsed,
     }

@@ -222,6 +222,7 @@ mod tests {
             bytes_scanned: 2048,
             files_scanned: 1,
             malformed_lines: 0,
+            skipped_objects: Vec::new(),
             execution_id: None,
             elapsed: Duration::from_millis(12),
         }

@@ -27,8 +27,12 @@ pub struct QueryOutput {
     pub bytes_scanned: u64,
     /// Objects opened.
     pub files_scanned: u64,
-    /// Lines skipped because they are not readings.
+    /// Lines skipped because they are not readings (an object the table cannot read counts
+    /// as one).
     pub malformed_lines: u64,
+    /// One line per lake object skipped, whole or past some point: which, and why (the first
+    /// 20).
+    pub skipped_objects: Vec<String>,
     pub elapsed: Duration,
     /// Athena's QueryExecutionId when the query ran on AWS (`None` on the embedded engine,
     /// whose `files_scanned` and `malformed_lines` Athena does not report).
@@ -110,6 +114,7 @@ mod tests {
             bytes_scanned: bytes,
             files_scanned: 0,
             malformed_lines: 0,
+            skipped_objects: Vec::new(),
             execution_id: None,
             elapsed: Duration::ZERO,
         };

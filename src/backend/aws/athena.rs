@@ -157,6 +157,7 @@ impl Athena {
             bytes_scanned,
             files_scanned: 0,
             malformed_lines: 0,
+            skipped_objects: Vec::new(),
             elapsed: started.elapsed(),
             execution_id: Some(id),
         })

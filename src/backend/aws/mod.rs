@@ -36,7 +36,7 @@ use color_eyre::eyre::{Result, eyre};
 use super::layout::Layout;
 use super::local::LocalStreams;
 use super::settings::Plan;
-use crate::config::{Compression, DetectorPlace, Ingest, Loaded};
+use crate::config::{Compression, DetectorPlace, Ingest, LakeFormat, Loaded};
 use crate::pipeline::Streams;
 use crate::stack::with_reason;
 use crate::text::{error_chain, one_line};
@@ -147,6 +147,14 @@ pub fn parameters(loaded: &Loaded, detector_code: &str) -> Vec<(String, String)>
             match c.delivery.compression {
                 Compression::Gzip => "GZIP",
                 Compression::None => "UNCOMPRESSED",
+            }
+            .into(),
+        ),
+        (
+            "LakeFormat".into(),
+            match c.delivery.format {
+                LakeFormat::Json => "json",
+                LakeFormat::Parquet => "parquet",
             }
             .into(),
         ),
