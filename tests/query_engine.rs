@@ -1284,3 +1284,216 @@ async fn key_prefixes_and_engine_sharing() {
         assert_eq!(out.files_scanned, 1);
     }
 }
+
+// ------------------------------------------------------------------ Parquet objects
+
+fn compact_lake(lake: &Lake) -> iot_anomaly_analytics::query::lake::compact::CompactReport {
+    use iot_anomaly_analytics::query::lake::compact::{CompactOptions, compact};
+    compact(
+        &CompactOptions {
+            root: lake.root(),
+            year_prefix: String::new(),
+            stream_name: "devicedata".into(),
+            now: Utc::now(),
+            min_age: Duration::ZERO,
+            abort_after_steps: None,
+        },
+        |_| {},
+    )
+    .unwrap()
+}
+
+/// Every shipped query gives the same answer on the JSON form of a lake and on its compacted
+/// form (every hour but the current one Parquet; the current one still JSON: a mixed lake).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_shipped_query_gives_the_same_answer_on_json_and_parquet() {
+    let lake = generate(12, 240);
+    let e = engine(&lake, 100_000);
+    let mut files: Vec<String> = std::fs::read_dir(QUERIES)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .filter(|n| n.ends_with(".sql") && n != "devicedata.sql")
+        .collect();
+    files.sort();
+    let mut json = Vec::new();
+    for name in &files {
+        json.push(run(&e, &query_text(name)).await);
+    }
+    let whole = "SELECT deviceid, sensorreading, readingtimestamp, datehour FROM devicedata ORDER BY 1, 2, 3";
+    let json_rows = run(&e, whole).await;
+    assert_eq!(json_rows.rows.len(), lake.records.len());
+
+    let report = compact_lake(&lake);
+    assert_eq!(report.hours, 4, "{report:?}");
+    assert_eq!(report.open_hours, 1, "{report:?}");
+    assert_eq!(report.objects, 12, "{report:?}");
+    assert!(report.unreadable.is_empty(), "{report:?}");
+    let in_current_hour = lake
+        .records
+        .iter()
+        .filter(|r| Some(&r.datehour) == lake.objects.keys().last())
+        .count() as u64;
+    assert_eq!(report.readings + in_current_hour, lake.records.len() as u64);
+    for folder in lake.objects.keys().take(4) {
+        let names: Vec<String> = std::fs::read_dir(lake.root().join(folder))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .filter(|n| !n.starts_with(['.', '_']))
+            .collect();
+        assert_eq!(names.len(), 1, "{folder}: {names:?}");
+        assert!(names[0].ends_with(".parquet"), "{names:?}");
+    }
+
+    for (name, before) in files.iter().zip(&json) {
+        let after = run(&e, &query_text(name)).await;
+        assert_eq!(
+            cells(&after),
+            cells(before),
+            "{name}: the Parquet form answers differently"
+        );
+        assert_eq!(after.columns, before.columns, "{name}");
+        assert!(
+            after.bytes_scanned < before.bytes_scanned,
+            "{name}: {} bytes on Parquet, {} on JSON",
+            after.bytes_scanned,
+            before.bytes_scanned
+        );
+    }
+    let parquet_rows = run(&e, whole).await;
+    assert_eq!(cells(&parquet_rows), cells(&json_rows));
+    // The malformed lines of the compacted hours were kept, not lost.
+    let errors = lake.root().join("delivery-errors/compaction-malformed");
+    let mut kept = 0u64;
+    for hour in lake.objects.keys().take(4) {
+        let Ok(dir) = std::fs::read_dir(errors.join(hour)) else {
+            continue;
+        };
+        for f in dir {
+            kept += std::fs::read_to_string(f.unwrap().path())
+                .unwrap()
+                .lines()
+                .count() as u64;
+        }
+    }
+    assert_eq!(kept, report.malformed);
+    assert_eq!(parquet_rows.malformed_lines + kept, lake.malformed);
+}
+
+/// One hour folder holding a plain JSON object, a gzipped one and a Parquet object (written
+/// with small row groups): one table over all three, `datehour` pruning as before, and row
+/// groups skipped by their statistics for filters on `readingtimestamp` and `sensorreading`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn json_gzip_and_parquet_in_one_hour_are_one_table() {
+    use iot_anomaly_analytics::query::lake::write::ParquetObject;
+    let lake = generate(13, 60);
+    let hours: Vec<String> = lake.objects.keys().cloned().collect();
+    let hour = &hours[2];
+    let start = lake.hour0_ms + 2 * HOUR_MS;
+    // 10 row groups of 100 readings, each group 10 s of one device's readings 0..=99.
+    let mut object = ParquetObject::with_row_groups_of(&[], 100).unwrap();
+    let mut extra = Vec::new();
+    for i in 0..1000i64 {
+        let ts = start + i * 100;
+        let device = DEVICES[(i / 100) as usize % 5];
+        let reading = (i % 100) as i64 + if i / 100 == 7 { 1000 } else { 0 };
+        let line = reading_line(device, reading, ts, 0);
+        assert!(object.push_record(line.as_bytes()).unwrap());
+        extra.push(Rec {
+            device: device.into(),
+            reading,
+            ts_ms: ts,
+            datehour: hour.clone(),
+        });
+    }
+    let bytes = object.finish().unwrap();
+    let path = lake.root().join(hour).join("devicedata-1-extra.parquet");
+    std::fs::write(&path, &bytes).unwrap();
+    let mut all = lake.records.clone();
+    all.extend(extra.iter().cloned());
+    let e = engine(&lake, 1000);
+
+    let t = "analyticsdemo.devicedata";
+    let out = run(&e, &format!("SELECT count(*), sum(sensorreading) FROM {t}")).await;
+    let sum: i64 = all.iter().map(|r| r.reading).sum();
+    assert_eq!(cells(&out), vec![row(&[&all.len(), &sum])]);
+    assert_eq!(out.files_scanned, lake.total_files() + 1);
+    assert_eq!(out.malformed_lines, lake.malformed);
+
+    let hour_only = run(
+        &e,
+        &format!("SELECT count(*), max(sensorreading) FROM {t} WHERE datehour = '{hour}'"),
+    )
+    .await;
+    let in_hour: Vec<&Rec> = all.iter().filter(|r| &r.datehour == hour).collect();
+    let max = in_hour.iter().map(|r| r.reading).max().unwrap();
+    assert_eq!(cells(&hour_only), vec![row(&[&in_hour.len(), &max])]);
+    assert_eq!(hour_only.files_scanned, 4);
+
+    // Row groups: readings above 1000 are all in group 7 of the Parquet object; the JSON
+    // objects are read whole whatever the filter.
+    let full = run(
+        &e,
+        &format!("SELECT sum(sensorreading) FROM {t} WHERE datehour = '{hour}'"),
+    )
+    .await;
+    let spikes = run(
+        &e,
+        &format!("SELECT count(*), min(sensorreading) FROM {t} WHERE datehour = '{hour}' AND sensorreading > 1000"),
+    )
+    .await;
+    assert_eq!(cells(&spikes), vec![row(&[&99, &1001])]);
+    let json_bytes: u64 = lake.objects[hour].iter().map(|(_, s)| s).sum();
+    // The footer (metadata length + 8) is read whatever the filter.
+    let tail = &bytes[bytes.len() - 8..];
+    let footer = u32::from_le_bytes(tail[..4].try_into().unwrap()) as u64 + 8;
+    let parquet_full = full.bytes_scanned - json_bytes - footer;
+    let parquet_spikes = spikes.bytes_scanned - json_bytes - footer;
+    assert!(
+        parquet_spikes * 4 < parquet_full,
+        "one row group of ten: {parquet_spikes} of {parquet_full} bytes"
+    );
+    // A time window of 25 s: three row groups at most.
+    let (from, to) = (start + 12_000, start + 37_000);
+    let window = run(
+        &e,
+        &format!(
+            "SELECT count(*) FROM {t} WHERE readingtimestamp >= TIMESTAMP '{}' AND readingtimestamp < TIMESTAMP '{}'",
+            fmt_ts(from),
+            fmt_ts(to)
+        ),
+    )
+    .await;
+    let want = all
+        .iter()
+        .filter(|r| r.ts_ms >= from && r.ts_ms < to)
+        .count();
+    assert_eq!(single(&window), want.to_string());
+    let ts_only = run(
+        &e,
+        &format!("SELECT count(readingtimestamp) FROM {t} WHERE datehour = '{hour}'"),
+    )
+    .await;
+    let window_in_hour = run(
+        &e,
+        &format!(
+            "SELECT count(*) FROM {t} WHERE datehour = '{hour}' AND readingtimestamp >= TIMESTAMP '{}' AND readingtimestamp < TIMESTAMP '{}'",
+            fmt_ts(from),
+            fmt_ts(to)
+        ),
+    )
+    .await;
+    assert!(
+        (window_in_hour.bytes_scanned - json_bytes - footer) * 2
+            < ts_only.bytes_scanned - json_bytes - footer,
+        "{} vs {}",
+        window_in_hour.bytes_scanned,
+        ts_only.bytes_scanned
+    );
+    // LIMIT stops in the Parquet object too.
+    let limited = run(
+        &e,
+        &format!("SELECT * FROM {t} WHERE datehour = '{hour}' LIMIT 3"),
+    )
+    .await;
+    assert_eq!(limited.rows.len(), 3);
+}

@@ -329,3 +329,127 @@ fn read_json_object(path: &Path) -> std::io::Result<(Vec<Vec<u8>>, Vec<Vec<u8>>)
     }
     Ok((good, bad))
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use datafusion::arrow::array::{Array, Int16Array, RecordBatch};
+
+    use super::super::listing::{list_hour_folders, list_objects};
+    use super::super::read::PartitionScan;
+    use super::super::{ScanCounters, table_schema};
+    use super::*;
+
+    fn line(device: &str, reading: i16, second: u32) -> String {
+        format!(
+            "{{\"deviceId\":\"{device}\",\"sensorReading\":{reading},\"readingTimestamp\":\"2026-12-01 10:00:{second:02}.000\"}}\n"
+        )
+    }
+
+    /// The readings of `objects`, read as a scan reads them: (device, reading) sorted.
+    fn scan(objects: Vec<super::super::listing::LakeObject>) -> (Vec<i16>, u64) {
+        let schema = Arc::new(table_schema().project(&[1]).unwrap());
+        let counters = Arc::new(ScanCounters::default());
+        let scan = PartitionScan {
+            schema,
+            projection: vec![1],
+            batch_size: 7,
+            limit: None,
+            counters: counters.clone(),
+            predicate: None,
+        };
+        let mut values = Vec::new();
+        scan.run(
+            objects,
+            |b: RecordBatch| {
+                let a = b.column(0).as_any().downcast_ref::<Int16Array>().unwrap();
+                values.extend((0..a.len()).map(|i| a.value(i)));
+                true
+            },
+            || false,
+        )
+        .unwrap();
+        values.sort_unstable();
+        (
+            values,
+            counters
+                .malformed
+                .load(std::sync::atomic::Ordering::Relaxed),
+        )
+    }
+
+    /// A scan that listed the JSON objects before a compaction and opens them after it reads
+    /// their rows from the Parquet object: the same readings, once each.
+    #[test]
+    fn a_scan_listed_before_compaction_reads_the_replaced_rows() {
+        let tmp = tempfile::tempdir().unwrap();
+        let root = tmp.path().join("lake");
+        let hour = root.join("2026/12/01/10");
+        std::fs::create_dir_all(&hour).unwrap();
+        let a: String = (0..20).map(|i| line("aaaa", i, i as u32)).collect();
+        let b: String = (0..15)
+            .map(|i| line("bbbb", 100 + i, i as u32))
+            .collect::<String>()
+            + "not a reading\n";
+        std::fs::write(hour.join("devicedata-1-a"), &a).unwrap();
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        std::io::Write::write_all(&mut gz, b.as_bytes()).unwrap();
+        std::fs::write(hour.join("devicedata-1-b.gz"), gz.finish().unwrap()).unwrap();
+
+        let stale = list_objects(list_hour_folders(&root, ""));
+        let before = scan(stale.clone());
+        assert_eq!(before.0.len(), 35);
+        assert_eq!(before.1, 1, "one malformed line");
+
+        let report = compact(
+            &CompactOptions {
+                root: root.clone(),
+                year_prefix: String::new(),
+                stream_name: "devicedata".into(),
+                now: "2026-12-01T12:00:00Z".parse().unwrap(),
+                min_age: Duration::from_secs(60),
+                abort_after_steps: None,
+            },
+            |_| {},
+        )
+        .unwrap();
+        assert_eq!((report.hours, report.objects, report.readings), (1, 2, 35));
+        assert_eq!(report.malformed, 1);
+        let kept = root
+            .join("delivery-errors/compaction-malformed/2026/12/01/10/devicedata-1-b.gz.malformed");
+        assert_eq!(std::fs::read_to_string(kept).unwrap(), "not a reading\n");
+
+        // The stale listing names two JSON objects that are gone.
+        assert!(stale.iter().all(|o| !o.path.exists()));
+        assert_eq!(scan(stale).0, before.0);
+        // A fresh listing has the Parquet object only.
+        let fresh = list_objects(list_hour_folders(&root, ""));
+        assert_eq!(fresh.len(), 1);
+        assert_eq!(scan(fresh).0, before.0);
+    }
+
+    /// The hour that is not over yet (plus `min_age`) is left alone.
+    #[test]
+    fn open_hours_are_not_compacted() {
+        let tmp = tempfile::tempdir().unwrap();
+        let root = tmp.path().join("lake");
+        let hour = root.join("2026/12/01/10");
+        std::fs::create_dir_all(&hour).unwrap();
+        std::fs::write(hour.join("devicedata-1-a"), line("aaaa", 1, 0)).unwrap();
+        let opts = |now: &str| CompactOptions {
+            root: root.clone(),
+            year_prefix: String::new(),
+            stream_name: "devicedata".into(),
+            now: now.parse().unwrap(),
+            min_age: Duration::from_secs(120),
+            abort_after_steps: None,
+        };
+        let r = compact(&opts("2026-12-01T11:01:59Z"), |_| {}).unwrap();
+        assert_eq!((r.hours, r.open_hours), (0, 1));
+        assert!(hour.join("devicedata-1-a").exists());
+        let r = compact(&opts("2026-12-01T11:02:00Z"), |_| {}).unwrap();
+        assert_eq!((r.hours, r.open_hours), (1, 0));
+        assert!(!hour.join("devicedata-1-a").exists());
+    }
+}

@@ -31,15 +31,15 @@
 //!   malformed lines into the [`ScanCounters`] the query put in its session config.
 
 mod batch;
-pub(crate) mod compact;
+pub mod compact;
 mod decode;
 mod exec;
 mod listing;
-mod parquet;
+pub mod parquet;
 mod provider;
 mod prune;
 mod read;
-pub(crate) mod write;
+pub mod write;
 
 use std::sync::Arc;
 use std::sync::atomic::AtomicU64;

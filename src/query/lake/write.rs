@@ -46,15 +46,22 @@ pub struct ParquetObject {
     timestamp: TimestampMillisecondBuilder,
     pending: usize,
     rows: u64,
+    group_rows: usize,
 }
 
 impl ParquetObject {
     /// A new object; `replaces` (a compaction's JSON objects) goes in its footer.
     pub fn new(replaces: &[Replaced]) -> Result<Self, String> {
+        Self::with_row_groups_of(replaces, ROW_GROUP_ROWS)
+    }
+
+    /// [`ParquetObject::new`] with row groups of at most `rows` rows (tests of pruning).
+    pub fn with_row_groups_of(replaces: &[Replaced], rows: usize) -> Result<Self, String> {
+        let rows = rows.max(1);
         let schema = file_schema();
         let mut props = WriterProperties::builder()
             .set_compression(Compression::SNAPPY)
-            .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
+            .set_max_row_group_row_count(Some(rows))
             .set_column_dictionary_enabled(ColumnPath::from("readingtimestamp"), false)
             .set_column_encoding(
                 ColumnPath::from("readingtimestamp"),
@@ -78,6 +85,7 @@ impl ParquetObject {
             timestamp: TimestampMillisecondBuilder::new(),
             pending: 0,
             rows: 0,
+            group_rows: rows,
         })
     }
 
@@ -88,7 +96,7 @@ impl ParquetObject {
         self.timestamp.append_value(row.timestamp_ms);
         self.pending += 1;
         self.rows += 1;
-        if self.pending >= ROW_GROUP_ROWS {
+        if self.pending >= self.group_rows {
             self.write_pending()?;
         }
         Ok(())
