@@ -212,6 +212,126 @@ fn delivery_writes_firehose_layout_gzip_objects_with_every_record() {
     assert!(got == want, "records exactly as sent");
 }
 
+/// `format = "parquet"`: Parquet objects in Firehose's layout holding every reading, and the
+/// records that are not readings kept as sent under delivery-errors/format-conversion-failed/.
+#[cfg(feature = "sql")]
+#[test]
+fn delivery_writes_parquet_objects_and_keeps_what_is_not_a_reading() {
+    let (_dir, loaded, layout, streams) =
+        setup("[delivery]\nbuffer_interval_secs = 0\nformat = \"parquet\"\n");
+    let readings: Vec<Reading> = (0..1_000)
+        .map(|i| reading(i, (i % 11) as i64 - 5))
+        .collect();
+    put_readings(streams.as_ref(), &readings);
+    let junk = vec![
+        ("aaaa".to_string(), b"not a reading\n".to_vec()),
+        (
+            "aaaa".to_string(),
+            b"{\"deviceId\":\"aaaa\",\"sensorReading\":99999}".to_vec(),
+        ),
+    ];
+    let writer = streams.writer(StreamRole::Readings).unwrap();
+    put_all(writer.as_ref(), junk, &StopFlag::default(), |_| {}, None).unwrap();
+    let (report, _) = events();
+    let p = Pipeline::start(
+        streams.clone(),
+        PipelineSettings {
+            delivery: Some(settings::delivery_settings(&layout, &loaded)),
+            ..Default::default()
+        },
+        report,
+    )
+    .unwrap();
+    wait_until("the delivery checkpoint", || {
+        read_checkpoint(&layout.checkpoint("delivery")) == Some(1_002)
+    });
+    p.shutdown();
+    let objects = lake_objects(&layout.lake());
+    let (errors, lake): (Vec<_>, Vec<_>) = objects
+        .into_iter()
+        .partition(|(k, _)| k.starts_with("delivery-errors/"));
+    assert!(!lake.is_empty());
+    for (key, data) in &lake {
+        let stem = key
+            .strip_suffix(".parquet")
+            .unwrap_or_else(|| panic!("{key}"));
+        assert_firehose_key(stem, false);
+        assert!(
+            data.starts_with(b"PAR1") && data.ends_with(b"PAR1"),
+            "{key}"
+        );
+    }
+    let rejected: Vec<String> = errors
+        .iter()
+        .inspect(|(k, _)| {
+            assert!(
+                k.starts_with("delivery-errors/format-conversion-failed/"),
+                "{k}"
+            );
+            assert_firehose_key(
+                &k["delivery-errors/format-conversion-failed/".len()..],
+                false,
+            );
+        })
+        .flat_map(|(_, d)| {
+            String::from_utf8(d.clone())
+                .unwrap()
+                .lines()
+                .map(String::from)
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    assert_eq!(
+        rejected,
+        vec![
+            "not a reading".to_string(),
+            r#"{"deviceId":"aaaa","sensorReading":99999}"#.to_string()
+        ]
+    );
+    let engine = iot_anomaly_analytics::query::QueryEngine::new(
+        &layout.lake(),
+        iot_anomaly_analytics::query::EngineOptions {
+            database: "analyticsdemo".into(),
+            table: "devicedata".into(),
+            max_rows: 10_000,
+            memory_limit_bytes: 64 << 20,
+        },
+    )
+    .unwrap();
+    let out = tokio::runtime::Runtime::new()
+        .unwrap()
+        .block_on(engine.run(
+            "SELECT deviceid, sensorreading, date_format(readingtimestamp, '%Y-%m-%d %H:%i:%s.%f') FROM devicedata",
+        ))
+        .unwrap();
+    assert_eq!(out.malformed_lines, 0);
+    let mut got: Vec<String> = out
+        .rows
+        .iter()
+        .map(|r| {
+            let v = |i: usize| r[i].clone().unwrap_or_default();
+            format!("{} {} {}", v(0), v(1), &v(2)[..23])
+        })
+        .collect();
+    let mut want: Vec<String> = readings
+        .iter()
+        .map(|r| {
+            format!(
+                "{} {} {}",
+                r.device_id, r.sensor_reading, r.reading_timestamp
+            )
+        })
+        .collect();
+    got.sort();
+    want.sort();
+    assert!(
+        got == want,
+        "every reading once: {:?} vs {:?}",
+        &got[..3],
+        &want[..3]
+    );
+}
+
 #[test]
 fn quitting_flushes_the_buffer_and_a_restart_loses_nothing() {
     let (_dir, loaded, layout, streams) =
