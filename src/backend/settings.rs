@@ -170,8 +170,26 @@ pub fn delivery_settings(layout: &Layout, loaded: &Loaded) -> DeliverySettings {
         interval: Duration::from_secs(d.buffer_interval_secs.into()),
         size_bytes: d.buffer_size_mib as usize * 1024 * 1024,
         gzip: d.compression == Compression::Gzip,
-        parquet: d.format == crate::config::LakeFormat::Parquet,
+        parquet: parquet_encoder(d.format),
         checkpoint: layout.checkpoint("delivery"),
+    }
+}
+
+/// The Parquet encoder for `format = "parquet"` (the query engine's writer; config validation
+/// refuses "parquet" in a build without it).
+fn parquet_encoder(
+    format: crate::config::LakeFormat,
+) -> Option<crate::pipeline::delivery::ParquetEncoder> {
+    if format != crate::config::LakeFormat::Parquet {
+        return None;
+    }
+    #[cfg(feature = "sql")]
+    {
+        Some(crate::query::lake::write::encode_records)
+    }
+    #[cfg(not(feature = "sql"))]
+    {
+        None
     }
 }
 

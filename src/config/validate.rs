@@ -23,6 +23,13 @@ pub fn validate(c: &Config) -> Result<(), (String, String)> {
             );
         }
     }
+    if !cfg!(feature = "sql") && c.delivery.format == super::LakeFormat::Parquet {
+        return fail(
+            "delivery.format",
+            "expected \"json\": this build has no Parquet writer (built without the `sql` feature)"
+                .into(),
+        );
+    }
     if p.min_value > p.max_value {
         return fail(
             "producer.max_value",

@@ -36,10 +36,15 @@ pub struct DeliverySettings {
     pub interval: Duration,
     pub size_bytes: usize,
     pub gzip: bool,
-    /// Parquet objects instead of JSON lines (`gzip` does not apply).
-    pub parquet: bool,
+    /// Parquet objects instead of JSON lines (`gzip` does not apply): the encoder (the query
+    /// engine's, given by the backend).
+    pub parquet: Option<ParquetEncoder>,
     pub checkpoint: PathBuf,
 }
+
+/// Encodes a buffer (`data`, each record ending at one of `ends`) as one Parquet object; also
+/// returns the records that are not readings, as sent, each ending in a newline.
+pub type ParquetEncoder = fn(data: &[u8], ends: &[usize]) -> Result<(Vec<u8>, Vec<u8>), String>;
 
 /// The object key for a buffer whose oldest record arrived at `at`, ending in `extension`
 /// (`""`, `".gz"` or `".parquet"`).
@@ -163,8 +168,9 @@ fn flush(
         return Ok(());
     };
     let at = DateTime::<Utc>::from_timestamp_millis(b.first_arrival_ms).unwrap_or_else(Utc::now);
-    let (bytes, extension) = if s.parquet {
-        let (bytes, rejected) = parquet_object(b)?;
+    let (bytes, extension) = if let Some(encode) = s.parquet {
+        let (bytes, rejected) = encode(&b.data, &b.ends)
+            .map_err(|e| PipelineError::io("parquet", std::io::Error::other(e)))?;
         if !rejected.is_empty() {
             stall.retry(stop, || {
                 let key = format!(
@@ -210,35 +216,6 @@ fn flush(
     });
     *buffer = None;
     Ok(())
-}
-
-/// The buffer's readings as a Parquet object, and the records that are not readings (as sent,
-/// each ending in a newline).
-#[cfg(feature = "sql")]
-fn parquet_object(b: &Buffer) -> Result<(Vec<u8>, Vec<u8>), PipelineError> {
-    let fail = |e: String| PipelineError::io("parquet", std::io::Error::other(e));
-    let mut object = crate::query::lake::write::ParquetObject::new(&[]).map_err(fail)?;
-    let mut rejected = Vec::new();
-    let mut start = 0;
-    for &end in &b.ends {
-        let record = &b.data[start..end];
-        start = end;
-        if !object.push_record(record).map_err(fail)? {
-            rejected.extend_from_slice(record);
-            if !record.ends_with(b"\n") {
-                rejected.push(b'\n');
-            }
-        }
-    }
-    Ok((object.finish().map_err(fail)?, rejected))
-}
-
-#[cfg(not(feature = "sql"))]
-fn parquet_object(_: &Buffer) -> Result<(Vec<u8>, Vec<u8>), PipelineError> {
-    Err(PipelineError::io(
-        "parquet",
-        std::io::Error::other("this build has no Parquet support (the `sql` feature)"),
-    ))
 }
 
 /// Writes the object under a temporary name in `<lake>/.staging/`, then renames it into

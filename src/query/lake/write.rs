@@ -137,3 +137,25 @@ impl ParquetObject {
         self.writer.into_inner().map_err(|e| e.to_string())
     }
 }
+
+/// A delivery buffer (`data`, each record ending at one of `ends`) as one Parquet object, and
+/// the records that are not readings, as sent, each ending in a newline (delivery's
+/// `ParquetEncoder`).
+pub fn encode_records(data: &[u8], ends: &[usize]) -> Result<(Vec<u8>, Vec<u8>), String> {
+    let mut object = ParquetObject::new(&[])?;
+    let mut rejected = Vec::new();
+    let mut start = 0;
+    for &end in ends {
+        let record = data
+            .get(start..end)
+            .ok_or("record bounds outside the buffer")?;
+        start = end;
+        if !object.push_record(record)? {
+            rejected.extend_from_slice(record);
+            if !record.ends_with(b"\n") {
+                rejected.push(b'\n');
+            }
+        }
+    }
+    Ok((object.finish()?, rejected))
+}
