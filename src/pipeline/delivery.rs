@@ -87,9 +87,10 @@ fn run(
     let from = resume_from(&s.checkpoint, Stage::Delivery, report, StartAt::TrimHorizon);
     let mut reader = streams.reader(StreamRole::Readings, from)?;
     let detail = format!(
-        "every {} s or {} KiB",
+        "every {} s or {} KiB{}",
         s.interval.as_secs(),
-        s.size_bytes / 1024
+        s.size_bytes / 1024,
+        if s.parquet.is_some() { ", Parquet" } else { "" }
     );
     report(Event::Stage {
         stage: Stage::Delivery,
