@@ -540,3 +540,47 @@ fn a_device_rate_above_the_partition_key_limit_is_one_line() {
         "{err}"
     );
 }
+
+/// `[delivery] format = "parquet"` deploys the stack with LakeFormat=parquet (Firehose converts
+/// to Parquet; the template side is checked by check_moto); a config that says "json" against
+/// that stack is refused in one line.
+#[test]
+fn the_lake_format_is_deployed_and_a_mismatch_is_one_line() {
+    let stack = stack_name("parquet");
+    let config = |format: &str| {
+        format!(
+            "endpoint_url = \"{}\"\n[delivery]\nformat = \"{format}\"\n",
+            endpoint()
+        )
+    };
+    let dir = workdir(&stack, &config("parquet"));
+    let d = dir.path();
+    let out = iotaa(d, &CREDS, &["stack", "deploy"]);
+    assert!(
+        out.status.success(),
+        "{}{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    let out = iotaa(d, &CREDS, &["stack", "outputs"]);
+    let outputs = text(&out.stdout);
+    assert!(
+        outputs
+            .lines()
+            .any(|l| l.contains("LakeFormat") && l.contains("parquet")),
+        "{outputs}"
+    );
+    let cfg = d.join("config.toml");
+    let text_of = std::fs::read_to_string(&cfg).unwrap();
+    std::fs::write(&cfg, text_of.replace("\"parquet\"", "\"json\"")).unwrap();
+    let out = iotaa(d, &CREDS, &["produce", "--duration", "1s"]);
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert_eq!(err.trim_end().lines().count(), 1, "{err}");
+    assert!(
+        err.contains("deployed with LakeFormat=parquet but [delivery] format is \"json\""),
+        "{err}"
+    );
+    let out = iotaa(d, &CREDS, &["stack", "delete", "--yes", "--delete-lake"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+}

@@ -266,6 +266,17 @@ pub async fn deployed_stack(loaded: &Loaded) -> Result<Deployed> {
             "stack {name} was deployed with Ingest={have} but [aws] ingest is \"{want}\": redeploy (`iotaa stack deploy`) or change the config"
         ));
     }
+    let want = match loaded.config.delivery.format {
+        LakeFormat::Json => "json",
+        LakeFormat::Parquet => "parquet",
+    };
+    if let Some(have) = deployed.outputs.get("LakeFormat")
+        && have != want
+    {
+        return Err(eyre!(
+            "stack {name} was deployed with LakeFormat={have} but [delivery] format is \"{want}\": redeploy (`iotaa stack deploy`; infra/README.md says what a switch means for the lake's older hours) or change the config"
+        ));
+    }
     Ok(deployed)
 }
 
