@@ -595,7 +595,7 @@ mod sql_matrix {
         let n: u64 = out.rows[0][0].as_deref().unwrap().parse().unwrap();
         let sum: u64 = out.rows[0][1].as_deref().unwrap().parse().unwrap();
         // good: 100 × 1; damaged: the row groups before the damage (50 rows each) × 3.
-        assert!(n >= 100 && n < 400, "{n} rows; {out:?}");
+        assert!((100..400).contains(&n), "{n} rows; {out:?}");
         assert_eq!((sum - 100) % 3, 0, "{sum}");
         assert_eq!(out.rows[0][2].as_deref(), Some("1"), "only dddd was read");
         let skipped = out.skipped_objects.join("\n");

@@ -1395,7 +1395,7 @@ async fn json_gzip_and_parquet_in_one_hour_are_one_table() {
     for i in 0..1000i64 {
         let ts = start + i * 100;
         let device = DEVICES[(i / 100) as usize % 5];
-        let reading = (i % 100) as i64 + if i / 100 == 7 { 1000 } else { 0 };
+        let reading = (i % 100) + if i / 100 == 7 { 1000 } else { 0 };
         let line = reading_line(device, reading, ts, 0);
         assert!(object.push_record(line.as_bytes()).unwrap());
         extra.push(Rec {

@@ -301,9 +301,12 @@ fn remove(path: &Path) -> Result<(), String> {
     }
 }
 
+/// Lines of an object, without their newlines.
+type Lines = Vec<Vec<u8>>;
+
 /// A JSON object's lines: (readings' lines, other lines). An error if it cannot be read to its
 /// end.
-fn read_json_object(path: &Path) -> std::io::Result<(Vec<Vec<u8>>, Vec<Vec<u8>>)> {
+fn read_json_object(path: &Path) -> std::io::Result<(Lines, Lines)> {
     let file = File::open(path)?;
     let mut reader: Box<dyn BufRead> = if path.extension().is_some_and(|e| e == "gz") {
         Box::new(BufReader::new(flate2::read::MultiGzDecoder::new(
