@@ -1,7 +1,8 @@
 //! `iotaa lake compact` stopped at any point loses and duplicates nothing.
 //!
 //! - **Every step**: the real binary is stopped (aborted) after its 1st, 2nd, … file-system step
-//!   (a kept malformed-lines file, the Parquet object's rename, each JSON object's removal) on a
+//!   (a kept malformed-lines file, the Parquet object's rename, each original's removal; the
+//!   originals are JSON, gzip JSON and, in every other hour, a Parquet object) on a
 //!   fresh copy of one lake, until a run finishes on its own. After each stop, a query sees every
 //!   reading exactly once (the multiset of rows equals the lake's); then compaction runs again
 //!   and finishes, and the same holds, with only Parquet objects left in the closed hours and
@@ -16,6 +17,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use iot_anomaly_analytics::query::lake::write::ParquetObject;
 use iot_anomaly_analytics::query::{EngineOptions, QueryEngine};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -33,7 +35,8 @@ struct Lake {
 }
 
 /// `hours` closed hour folders (December 2025), each with `objects` objects of `lines` lines
-/// (every other one gzipped; a malformed line now and then).
+/// (every other one gzipped; a malformed line now and then; in every other hour the third
+/// object is Parquet).
 fn make_lake(dir: &Path, rng: &mut StdRng, hours: usize, objects: usize, lines: usize) -> Lake {
     std::fs::create_dir_all(dir).unwrap();
     std::fs::write(dir.join("config.toml"), "data_dir = \"data\"\n").unwrap();
@@ -69,7 +72,21 @@ fn make_lake(dir: &Path, rng: &mut StdRng, hours: usize, objects: usize, lines: 
                 rows.push([device.to_string(), reading.to_string(), ts]);
             }
             let name = format!("devicedata-1-{}-{o:02}", datehour.replace('/', "-"));
-            if o % 2 == 0 {
+            if o == 2 && h % 2 == 1 {
+                // A Parquet object, as delivery with format = "parquet" writes (the lines that
+                // are not readings are not in it).
+                let mut object = ParquetObject::new(&[]).unwrap();
+                for line in text.lines() {
+                    if !object.push_record(line.as_bytes()).unwrap() {
+                        malformed -= 1;
+                    }
+                }
+                std::fs::write(
+                    folder.join(format!("{name}.parquet")),
+                    object.finish().unwrap(),
+                )
+                .unwrap();
+            } else if o % 2 == 0 {
                 let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
                 gz.write_all(text.as_bytes()).unwrap();
                 std::fs::write(folder.join(format!("{name}.gz")), gz.finish().unwrap()).unwrap();

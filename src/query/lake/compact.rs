@@ -1,31 +1,37 @@
-//! `iotaa lake compact`: the JSON objects of closed hours become one Parquet object per hour.
+//! `iotaa lake compact`: the objects of closed hours become one Parquet object per hour (JSON
+//! objects, and small Parquet objects such as delivery's with `format = "parquet"`; an hour
+//! that is one Parquet object already is left alone).
 //!
 //! An hour folder is *closed* once its hour ended more than `min_age` ago (delivery names an
 //! object after its oldest record's arrival, and writes it up to one buffer interval later). A
 //! JSON object that still lands in a compacted hour stays JSON until the next compaction.
 //!
-//! For each closed hour with JSON objects, in this order:
-//! 1. **Recovery**: JSON objects that a Parquet object of the folder already replaces (left by
-//!    a compaction that stopped after its rename) are removed.
-//! 2. Every remaining JSON object is read in full. One that cannot be read to its end (a torn
-//!    `.gz`) is left as it is, not compacted. Lines that are not readings are written, as they
+//! For each closed hour, in this order:
+//! 1. **Recovery**: objects that a Parquet object of the folder already replaces (left by a
+//!    compaction that stopped after its rename) are removed.
+//! 2. Every remaining object is read in full, in name order. One that cannot be read to its end
+//!    (a torn `.gz`, a foreign Parquet object) is left as it is, not compacted. Lines that are not readings are written, as they
 //!    were, to `<prefix>delivery-errors/compaction-malformed/YYYY/MM/DD/HH/<object>` (where
 //!    Firehose puts records its format conversion rejects), durably, before anything else.
 //! 3. The Parquet object is written in `.staging/`, fsynced, renamed into the hour folder and the
-//!    folder fsynced. Its footer names the JSON objects it replaces, with their row counts.
-//! 4. The JSON objects are removed.
+//!    folder fsynced. Its footer names the objects it replaces, with their row counts, in the
+//!    order of its rows.
+//! 4. The originals are removed.
 //!
-//! A reader therefore sees the JSON objects or the Parquet object, never both or neither: a scan
-//! that lists the Parquet object skips the objects it names, and a scan that listed a JSON
-//! object that is gone when it opens it reads that object's rows from the Parquet object (see
-//! `super::parquet`). A stop at any point loses and duplicates nothing; running again finishes
+//! A reader therefore sees the originals or the Parquet object, never both or neither: a scan
+//! that lists the Parquet object skips the objects it names, and a scan that listed an
+//! original that is gone when it opens it reads that object's rows from the Parquet object
+//! (see `super::parquet`; row ranges compose when the replacing object was itself replaced). A stop at any point loses and duplicates nothing; running again finishes
 //! the job. Every file-system change is one *step*; tests stop the process after any step
 //! (`abort_after_steps`).
 
 use std::fs::File;
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
+
+use datafusion::arrow::array::RecordBatch;
 
 use chrono::{DateTime, NaiveDateTime, TimeDelta, Utc};
 
@@ -33,8 +39,9 @@ use crate::detector::durable::{sync_dir, write_atomically_in};
 
 use super::decode::decode_reading;
 use super::listing::{is_parquet_name, list_hour_folders};
-use super::parquet::{ParquetFile, Replaced};
+use super::parquet::{ParquetFile, ReadFail, ReadParts, Replaced, Rows};
 use super::write::ParquetObject;
+use super::{COL_DEVICE, COL_READING, COL_TIMESTAMP, table_schema};
 
 /// What to compact.
 #[derive(Debug, Clone)]
@@ -177,72 +184,104 @@ fn compact_hour(
     progress: &mut impl FnMut(&str),
 ) -> Result<(), String> {
     let listed = entries(dir)?;
-    // 1. Recovery: JSON objects already replaced by a Parquet object of this folder.
+    // 1. Recovery: objects already replaced by a Parquet object of this folder.
     let mut replaced = std::collections::HashSet::new();
+    let mut parquet = std::collections::HashMap::new();
     for (name, path, _) in &listed {
         if is_parquet_name(name)
             && let Ok(p) = ParquetFile::open(path)
         {
-            replaced.extend(p.replaces.into_iter().map(|r| r.object));
+            replaced.extend(p.replaces.iter().map(|r| r.object.clone()));
+            parquet.insert(name.clone(), p);
         }
     }
-    let mut json = Vec::new();
+    let mut sources = Vec::new();
     let mut removed_any = false;
     for (name, path, size) in listed {
-        if is_parquet_name(&name) {
-            continue;
-        }
         if replaced.contains(&name) {
             remove(&path)?;
             steps.step();
             report.recovered += 1;
             removed_any = true;
+        } else if !is_parquet_name(&name) || parquet.contains_key(&name) {
+            sources.push((name, path, size));
         } else {
-            json.push((name, path, size));
+            report.unreadable.push(format!(
+                "{}: not a Parquet object the table reads (left as it is)",
+                path.display()
+            ));
         }
     }
     if removed_any {
         sync_dir(dir).map_err(|e| format!("cannot sync {}: {e}", dir.display()))?;
     }
-    if json.is_empty() {
+    // Nothing to do for an hour that is one Parquet object already.
+    let has_json = sources.iter().any(|(n, _, _)| !is_parquet_name(n));
+    if !has_json && sources.len() < 2 {
         return Ok(());
     }
-    // 2. Read every JSON object in full (an hour's objects fit in memory).
+    // 2. Read every object in full (an hour's objects fit in memory), in name order; the
+    // Parquet object gets their rows in that order.
     let mut replaces = Vec::new();
     let mut json_bytes = 0u64;
     let mut malformed = 0u64;
     let mut done = Vec::new();
-    let mut good_lines = Vec::new();
+    let mut read = Vec::new();
     let mut rejected: Vec<(String, Vec<u8>)> = Vec::new();
-    for (name, path, size) in json {
-        let (good, bad) = match read_json_object(&path) {
-            Ok(r) => r,
-            Err(e) => {
-                report
-                    .unreadable
-                    .push(format!("{}: {e} (left as it is)", path.display()));
-                continue;
+    for (name, path, size) in sources {
+        let rows = if let Some(p) = parquet.get(&name) {
+            match parquet_rows(p, &path) {
+                Ok(batches) => Source::Parquet(batches),
+                Err(e) => {
+                    report
+                        .unreadable
+                        .push(format!("{}: {e} (left as it is)", path.display()));
+                    continue;
+                }
+            }
+        } else {
+            match read_json_object(&path) {
+                Ok((good, bad)) => {
+                    if !bad.is_empty() {
+                        malformed += bad.len() as u64;
+                        rejected.push((name.clone(), bad.join(&b'\n')));
+                    }
+                    Source::Json(good)
+                }
+                Err(e) => {
+                    report
+                        .unreadable
+                        .push(format!("{}: {e} (left as it is)", path.display()));
+                    continue;
+                }
             }
         };
-        if !bad.is_empty() {
-            malformed += bad.len() as u64;
-            rejected.push((name.clone(), bad.join(&b'\n')));
-        }
         json_bytes += size;
         replaces.push(Replaced {
             object: name,
-            rows: good.len() as u64,
+            rows: rows.len(),
         });
-        good_lines.push(good);
+        read.push(rows);
         done.push(path);
     }
-    if done.is_empty() {
+    if done.len() < 2 && !read.iter().any(|r| matches!(r, Source::Json(_))) {
         return Ok(());
     }
     let mut object = ParquetObject::new(&replaces)?;
-    for line in good_lines.iter().flatten() {
-        if !object.push_record(line)? {
-            return Err(format!("{datehour}: a reading did not decode twice"));
+    for source in &read {
+        match source {
+            Source::Json(lines) => {
+                for line in lines {
+                    if !object.push_record(line)? {
+                        return Err(format!("{datehour}: a reading did not decode twice"));
+                    }
+                }
+            }
+            Source::Parquet(batches) => {
+                for batch in batches {
+                    object.push_batch(batch)?;
+                }
+            }
         }
     }
     // Lines that are not readings, kept before anything is replaced.
@@ -291,6 +330,50 @@ fn compact_hour(
         }
     ));
     Ok(())
+}
+
+/// One object's rows, read for compaction.
+enum Source {
+    /// The lines that are readings.
+    Json(Lines),
+    /// Batches of `deviceid`, `sensorreading`, `readingtimestamp` in the table's types.
+    Parquet(Vec<RecordBatch>),
+}
+
+impl Source {
+    fn len(&self) -> u64 {
+        match self {
+            Source::Json(lines) => lines.len() as u64,
+            Source::Parquet(batches) => batches.iter().map(|b| b.num_rows() as u64).sum(),
+        }
+    }
+}
+
+/// Every row of a Parquet object, in order.
+fn parquet_rows(file: &ParquetFile, path: &Path) -> Result<Vec<RecordBatch>, String> {
+    let projection = [COL_DEVICE, COL_READING, COL_TIMESTAMP];
+    let schema = Arc::new(
+        table_schema()
+            .project(&projection)
+            .map_err(|e| e.to_string())?,
+    );
+    let parts = ReadParts {
+        schema: &schema,
+        projection: &projection,
+        batch_size: 8192,
+        datehour: "",
+    };
+    let groups: Vec<usize> = (0..file.row_groups()).collect();
+    let mut batches = Vec::new();
+    file.read(path, Rows::Groups(&groups), &parts, |b| {
+        batches.push(b);
+        true
+    })
+    .map_err(|e| match e {
+        ReadFail::Gone => "gone".to_string(),
+        ReadFail::Broken { why, .. } => format!("unreadable ({why})"),
+    })?;
+    Ok(batches)
 }
 
 fn remove(path: &Path) -> Result<(), String> {
@@ -343,6 +426,7 @@ mod tests {
     use super::super::read::PartitionScan;
     use super::super::{ScanCounters, table_schema};
     use super::*;
+    use crate::query::lake::write::ParquetObject;
 
     fn line(device: &str, reading: i16, second: u32) -> String {
         format!(
@@ -399,10 +483,20 @@ mod tests {
         let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
         std::io::Write::write_all(&mut gz, b.as_bytes()).unwrap();
         std::fs::write(hour.join("devicedata-1-b.gz"), gz.finish().unwrap()).unwrap();
+        // A small Parquet object (delivery with format = "parquet") is merged too.
+        let mut small = ParquetObject::new(&[]).unwrap();
+        for i in 0..5 {
+            assert!(
+                small
+                    .push_record(line("cccc", 200 + i, 9).as_bytes())
+                    .unwrap()
+            );
+        }
+        std::fs::write(hour.join("devicedata-1-c.parquet"), small.finish().unwrap()).unwrap();
 
         let stale = list_objects(list_hour_folders(&root, ""));
         let before = scan(stale.clone());
-        assert_eq!(before.0.len(), 35);
+        assert_eq!(before.0.len(), 40);
         assert_eq!(before.1, 1, "one malformed line");
 
         let report = compact(
@@ -417,19 +511,45 @@ mod tests {
             |_| {},
         )
         .unwrap();
-        assert_eq!((report.hours, report.objects, report.readings), (1, 2, 35));
+        assert_eq!((report.hours, report.objects, report.readings), (1, 3, 40));
         assert_eq!(report.malformed, 1);
         let kept = root
             .join("delivery-errors/compaction-malformed/2026/12/01/10/devicedata-1-b.gz.malformed");
         assert_eq!(std::fs::read_to_string(kept).unwrap(), "not a reading\n");
 
-        // The stale listing names two JSON objects that are gone.
+        // The stale listing names three objects that are gone.
         assert!(stale.iter().all(|o| !o.path.exists()));
         assert_eq!(scan(stale).0, before.0);
         // A fresh listing has the Parquet object only.
         let fresh = list_objects(list_hour_folders(&root, ""));
         assert_eq!(fresh.len(), 1);
-        assert_eq!(scan(fresh).0, before.0);
+        assert_eq!(scan(fresh.clone()).0, before.0);
+
+        // An hour that is one Parquet object is left as it is; one more object that lands
+        // there is merged with it, and a scan listed before reads the first one's rows from
+        // the new object.
+        let again = compact(&opts(&root), |_| {}).unwrap();
+        assert_eq!(again.hours, 0);
+        std::fs::write(hour.join("devicedata-1-d"), line("dddd", 300, 1)).unwrap();
+        let stale = list_objects(list_hour_folders(&root, ""));
+        let third = compact(&opts(&root), |_| {}).unwrap();
+        assert_eq!((third.hours, third.objects, third.readings), (1, 2, 41));
+        let mut want = before.0.clone();
+        want.push(300);
+        want.sort_unstable();
+        assert_eq!(scan(stale).0, want);
+        assert_eq!(scan(list_objects(list_hour_folders(&root, ""))).0, want);
+    }
+
+    fn opts(root: &Path) -> CompactOptions {
+        CompactOptions {
+            root: root.to_path_buf(),
+            year_prefix: String::new(),
+            stream_name: "devicedata".into(),
+            now: "2026-12-01T12:00:00Z".parse().unwrap(),
+            min_age: Duration::from_secs(60),
+            abort_after_steps: None,
+        }
     }
 
     /// The hour that is not over yet (plus `min_age`) is left alone.

@@ -13,6 +13,13 @@ pub(super) enum ObjectKind {
     },
     /// Opened when the scan is planned; `Err` says why the table cannot read it.
     Parquet(Arc<Result<ParquetFile, String>>),
+    /// The rows a compacted Parquet object holds for an object gone since it was listed:
+    /// `count` rows from row `start` (the object is the compacted one).
+    Replaced {
+        file: Arc<ParquetFile>,
+        start: u64,
+        count: u64,
+    },
 }
 
 /// One object to read.
@@ -83,12 +90,15 @@ pub(super) fn list_hour_folders(root: &Path, year_prefix: &str) -> Vec<(String, 
 }
 
 /// The objects in the given hour folders. Parquet objects are opened (their footers read);
-/// JSON objects that a compacted Parquet object in the same folder replaces are left out.
+/// objects that a compacted Parquet object in the same folder replaces are left out, and a
+/// Parquet object gone between the folder's listing and its opening is read from the object
+/// that replaced it, if any.
 pub(super) fn list_objects(folders: Vec<(String, PathBuf)>) -> Vec<LakeObject> {
     let mut objects = Vec::new();
     for (datehour, dir) in folders {
         let datehour: Arc<str> = datehour.into();
         let mut here = Vec::new();
+        let mut gone = Vec::new();
         let mut replaced = std::collections::HashSet::new();
         for (name, path, ty, size) in sorted_dir(&dir) {
             if !ty.is_file() {
@@ -96,8 +106,13 @@ pub(super) fn list_objects(folders: Vec<(String, PathBuf)>) -> Vec<LakeObject> {
             }
             let kind = if is_parquet_name(&name) {
                 let opened = ParquetFile::open(&path);
-                if let Ok(p) = &opened {
-                    replaced.extend(p.replaces.iter().map(|r| r.object.clone()));
+                match &opened {
+                    Ok(p) => replaced.extend(p.replaces.iter().map(|r| r.object.clone())),
+                    Err(_) if !path.exists() => {
+                        gone.push(name);
+                        continue;
+                    }
+                    Err(_) => {}
                 }
                 ObjectKind::Parquet(Arc::new(opened))
             } else {
@@ -108,7 +123,7 @@ pub(super) fn list_objects(folders: Vec<(String, PathBuf)>) -> Vec<LakeObject> {
             here.push((name, path, kind, size));
         }
         for (name, path, kind, size) in here {
-            if matches!(kind, ObjectKind::Json { .. }) && replaced.contains(&name) {
+            if replaced.contains(&name) {
                 continue;
             }
             objects.push(LakeObject {
@@ -118,11 +133,32 @@ pub(super) fn list_objects(folders: Vec<(String, PathBuf)>) -> Vec<LakeObject> {
                 size,
             });
         }
+        for name in gone.iter().filter(|n| !replaced.contains(*n)) {
+            if let Some(object) = replaced_rows(&dir, name, &datehour) {
+                objects.push(object);
+            }
+        }
     }
     objects
 }
 
-/// The compacted Parquet object in `dir` that replaces the JSON object `name`, with the rows
+/// The rows of the object `name`, gone from `dir`, in the compacted object that replaced it.
+pub(super) fn replaced_rows(dir: &Path, name: &str, datehour: &Arc<str>) -> Option<LakeObject> {
+    let (file, path, start, count) = replacement_of(dir, name)?;
+    let size = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
+    Some(LakeObject {
+        path,
+        datehour: datehour.clone(),
+        kind: ObjectKind::Replaced {
+            file: Arc::new(file),
+            start,
+            count,
+        },
+        size,
+    })
+}
+
+/// The compacted Parquet object in `dir` that replaces the object `name`, with the rows
 /// that object gave: (the object, its path, first row, row count).
 pub(super) fn replacement_of(dir: &Path, name: &str) -> Option<(ParquetFile, PathBuf, u64, u64)> {
     for (file, path, ty, _) in sorted_dir(dir) {

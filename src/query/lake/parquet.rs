@@ -8,10 +8,10 @@
 //! missing columns) is a *foreign* object: skipped, counted as one malformed line, and named in
 //! one line of the query's notes.
 //!
-//! A compacted object (see [`super::compact`]) names in its footer the JSON objects it replaces,
-//! with their row counts in row order (key [`COMPACTED_FROM`]). A scan that lists such an object
-//! skips those JSON objects; a scan that listed the JSON objects before the Parquet object
-//! appeared and finds one gone reads its rows from the Parquet object instead.
+//! A compacted object (see [`super::compact`]) names in its footer the objects it replaces, with
+//! their row counts in row order (key [`COMPACTED_FROM`]). A scan that lists such an object
+//! skips those objects; a scan that listed them before the Parquet object appeared and finds
+//! one gone reads its rows from the Parquet object instead.
 
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
@@ -275,6 +275,15 @@ fn cast_to_table(values: &ArrayRef, to: &DataType) -> datafusion::arrow::error::
     cast_with_options(values, to, &CastOptions::default())
 }
 
+/// Why an object was not read to its end.
+#[derive(Debug)]
+pub(super) enum ReadFail {
+    /// Removed since it was listed (compacted, or expired).
+    Gone,
+    /// Unreadable past some point: the bytes read until then, and why.
+    Broken { bytes: u64, why: String },
+}
+
 /// Which rows of the object to read.
 pub(super) enum Rows<'a> {
     /// These row groups, whole.
@@ -293,11 +302,32 @@ pub(super) struct ReadParts<'a> {
 
 impl ParquetFile {
     /// Reads `rows` of the object at `path` as batches of the projected table columns, handing
-    /// each to `emit` (false: stop). Returns the bytes read, or an error saying where the object
-    /// stopped being readable (the batches before it were emitted).
+    /// each to `emit` (false: stop). Returns the bytes read, or why the object could not be
+    /// read to its end (the batches before were emitted).
     pub(super) fn read(
         &self,
         path: &Path,
+        rows: Rows<'_>,
+        parts: &ReadParts<'_>,
+        emit: impl FnMut(RecordBatch) -> bool,
+    ) -> Result<u64, ReadFail> {
+        let file = match File::open(path) {
+            Ok(f) => f,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(ReadFail::Gone),
+            Err(e) => {
+                return Err(ReadFail::Broken {
+                    bytes: 0,
+                    why: e.to_string(),
+                });
+            }
+        };
+        self.read_file(file, rows, parts, emit)
+            .map_err(|(bytes, why)| ReadFail::Broken { bytes, why })
+    }
+
+    fn read_file(
+        &self,
+        file: File,
         rows: Rows<'_>,
         parts: &ReadParts<'_>,
         mut emit: impl FnMut(RecordBatch) -> bool,
@@ -341,7 +371,6 @@ impl ParquetFile {
             }
             return Ok(0);
         }
-        let file = File::open(path).map_err(|e| (0, e.to_string()))?;
         let mask = ProjectionMask::roots(self.meta.parquet_schema(), file_columns.iter().copied());
         let mut builder =
             ParquetRecordBatchReaderBuilder::new_with_metadata(file, self.meta.clone())

@@ -15,8 +15,8 @@ use datafusion::physical_optimizer::pruning::PruningPredicate;
 use super::ScanCounters;
 use super::batch::BatchBuilder;
 use super::decode::decode_reading;
-use super::listing::{LakeObject, ObjectKind, replacement_of};
-use super::parquet::{ParquetFile, ReadParts, Rows};
+use super::listing::{LakeObject, ObjectKind, replaced_rows};
+use super::parquet::{ParquetFile, ReadFail, ReadParts, Rows};
 
 /// A line longer than this is malformed without being buffered (Firehose's record limit is
 /// 1,000 KiB).
@@ -77,14 +77,18 @@ impl PartitionScan {
                         }
                     };
                     let groups = file.keep_row_groups(self.predicate.as_deref());
-                    let go = self.read_parquet(
-                        file,
-                        &object,
-                        Rows::Groups(&groups),
-                        &mut rows_total,
-                        &mut emit,
-                    );
-                    if !go {
+                    let rows = Rows::Groups(&groups);
+                    if !self.read_parquet(file, &object, rows, &mut rows_total, &mut emit) {
+                        return Ok(());
+                    }
+                    continue;
+                }
+                ObjectKind::Replaced { file, start, count } => {
+                    let rows = Rows::Range {
+                        start: *start,
+                        count: *count,
+                    };
+                    if !self.read_parquet(file, &object, rows, &mut rows_total, &mut emit) {
                         return Ok(());
                     }
                     continue;
@@ -92,29 +96,9 @@ impl PartitionScan {
             };
             let file = match File::open(&object.path) {
                 Ok(f) => f,
-                // Gone between listing and reading: compacted (its rows are in a Parquet
-                // object now, which this scan did not list), or removed (nothing to read).
                 Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                    let replacement = object
-                        .path
-                        .parent()
-                        .zip(object.path.file_name())
-                        .and_then(|(dir, name)| replacement_of(dir, &name.to_string_lossy()));
-                    if let Some((file, path, start, count)) = replacement {
-                        let replaced = LakeObject {
-                            path,
-                            ..object.clone()
-                        };
-                        let go = self.read_parquet(
-                            &file,
-                            &replaced,
-                            Rows::Range { start, count },
-                            &mut rows_total,
-                            &mut emit,
-                        );
-                        if !go {
-                            return Ok(());
-                        }
+                    if !self.read_replacement(&object, None, &mut rows_total, &mut emit) {
+                        return Ok(());
                     }
                     continue;
                 }
@@ -216,6 +200,10 @@ impl PartitionScan {
         self.counters
             .bytes
             .fetch_add(file.footer_bytes, Ordering::Relaxed);
+        let sub = match &rows {
+            Rows::Range { start, count } => Some((*start, *count)),
+            Rows::Groups(_) => None,
+        };
         let parts = ReadParts {
             schema: &self.schema,
             projection: &self.projection,
@@ -239,12 +227,52 @@ impl PartitionScan {
             Ok(bytes) => {
                 self.counters.bytes.fetch_add(bytes, Ordering::Relaxed);
             }
-            Err((bytes, why)) => {
+            Err(ReadFail::Gone) => {
+                self.counters.files.fetch_sub(1, Ordering::Relaxed);
+                self.counters
+                    .bytes
+                    .fetch_sub(file.footer_bytes, Ordering::Relaxed);
+                return self.read_replacement(object, sub, rows_total, emit);
+            }
+            Err(ReadFail::Broken { bytes, why }) => {
                 self.counters.bytes.fetch_add(bytes, Ordering::Relaxed);
                 self.skip(object, &format!("unreadable past this point ({why})"));
             }
         }
         go
+    }
+
+    /// An object gone between listing and reading: compacted (its rows are in a Parquet
+    /// object now, which this scan did not list), or removed (nothing to read). `sub`: only
+    /// these rows of the gone object (itself a compacted object read for another's rows).
+    /// False once nobody listens or the limit is reached.
+    fn read_replacement(
+        &self,
+        object: &LakeObject,
+        sub: Option<(u64, u64)>,
+        rows_total: &mut usize,
+        emit: &mut impl FnMut(RecordBatch) -> bool,
+    ) -> bool {
+        let (Some(dir), Some(name)) = (object.path.parent(), object.path.file_name()) else {
+            return true;
+        };
+        let Some(replaced) = replaced_rows(dir, &name.to_string_lossy(), &object.datehour) else {
+            return true;
+        };
+        let ObjectKind::Replaced { file, start, count } = &replaced.kind else {
+            return true;
+        };
+        let rows = match sub {
+            Some((from, n)) => Rows::Range {
+                start: start + from,
+                count: n.min(count.saturating_sub(from)),
+            },
+            None => Rows::Range {
+                start: *start,
+                count: *count,
+            },
+        };
+        self.read_parquet(file, &replaced, rows, rows_total, emit)
     }
 }
 

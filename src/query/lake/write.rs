@@ -11,7 +11,8 @@
 use std::sync::Arc;
 
 use datafusion::arrow::array::{
-    ArrayRef, Int16Builder, RecordBatch, StringBuilder, TimestampMillisecondBuilder,
+    Array, ArrayRef, Int16Array, Int16Builder, RecordBatch, StringArray, StringBuilder,
+    TimestampMillisecondArray, TimestampMillisecondBuilder,
 };
 use datafusion::arrow::datatypes::{Field, Schema, SchemaRef};
 use parquet::arrow::ArrowWriter;
@@ -98,6 +99,35 @@ impl ParquetObject {
         self.rows += 1;
         if self.pending >= self.group_rows {
             self.write_pending()?;
+        }
+        Ok(())
+    }
+
+    /// Adds the rows of a batch of `deviceid` (Utf8), `sensorreading` (Int16) and
+    /// `readingtimestamp` (Timestamp ms), as a Parquet object reads in the table's types,
+    /// NULLs included (possible only in a foreign object).
+    pub(crate) fn push_batch(&mut self, batch: &RecordBatch) -> Result<(), String> {
+        let col = |i: usize| batch.column(i).as_ref();
+        let (Some(device), Some(reading), Some(ts)) = (
+            col(0).as_any().downcast_ref::<StringArray>(),
+            col(1).as_any().downcast_ref::<Int16Array>(),
+            col(2).as_any().downcast_ref::<TimestampMillisecondArray>(),
+        ) else {
+            return Err("a batch not in the table's types".into());
+        };
+        for i in 0..batch.num_rows() {
+            let value = |valid: bool| valid.then_some(i);
+            self.device
+                .append_option(value(device.is_valid(i)).map(|i| device.value(i)));
+            self.reading
+                .append_option(value(reading.is_valid(i)).map(|i| reading.value(i)));
+            self.timestamp
+                .append_option(value(ts.is_valid(i)).map(|i| ts.value(i)));
+            self.pending += 1;
+            self.rows += 1;
+            if self.pending >= self.group_rows {
+                self.write_pending()?;
+            }
         }
         Ok(())
     }
