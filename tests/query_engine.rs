@@ -305,6 +305,17 @@ fn per_device<T: Default>(
     map
 }
 
+/// The example queries of `queries/` (not the DDL), sorted.
+fn shipped_queries() -> Vec<String> {
+    let mut files: Vec<String> = std::fs::read_dir(QUERIES)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .filter(|n| n.ends_with(".sql") && n != "devicedata.sql")
+        .collect();
+    files.sort();
+    files
+}
+
 fn query_text(name: &str) -> String {
     std::fs::read_to_string(Path::new(QUERIES).join(name)).unwrap()
 }
@@ -345,12 +356,7 @@ async fn every_shipped_query_gives_the_expected_answer() {
     let recs = &lake.records;
     assert!(recs.len() > 4000, "{}", recs.len());
     let e = engine(&lake, 100_000);
-    let mut files: Vec<String> = std::fs::read_dir(QUERIES)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().into_string().unwrap())
-        .filter(|n| n.ends_with(".sql") && n != "devicedata.sql")
-        .collect();
-    files.sort();
+    let files = shipped_queries();
     assert!(files.len() >= 8, "{files:?}");
     for name in &files {
         let sql = query_text(name);
@@ -1309,12 +1315,7 @@ fn compact_lake(lake: &Lake) -> iot_anomaly_analytics::query::lake::compact::Com
 async fn every_shipped_query_gives_the_same_answer_on_json_and_parquet() {
     let lake = generate(12, 240);
     let e = engine(&lake, 100_000);
-    let mut files: Vec<String> = std::fs::read_dir(QUERIES)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().into_string().unwrap())
-        .filter(|n| n.ends_with(".sql") && n != "devicedata.sql")
-        .collect();
-    files.sort();
+    let files = shipped_queries();
     let mut json = Vec::new();
     for name in &files {
         json.push(run(&e, &query_text(name)).await);
