@@ -521,7 +521,7 @@ mod sql_matrix {
         std::fs::create_dir_all(&hour).unwrap();
         let ts = chrono::Utc::now().format("%Y-%m-%d %H:%M:%S%.3f");
         let good = |n: usize, v: i64| -> Vec<u8> {
-            let mut o = ParquetObject::with_row_groups_of(&[], 50).unwrap();
+            let mut o = ParquetObject::with_row_groups_of(50).unwrap();
             for _ in 0..n {
                 let line = format!(
                     "{{\"deviceId\":\"dddd\",\"sensorReading\":{v},\"readingTimestamp\":\"{ts}\"}}"

@@ -75,7 +75,7 @@ fn make_lake(dir: &Path, rng: &mut StdRng, hours: usize, objects: usize, lines: 
             if o == 2 && h % 2 == 1 {
                 // A Parquet object, as delivery with format = "parquet" writes (the lines that
                 // are not readings are not in it).
-                let mut object = ParquetObject::new(&[]).unwrap();
+                let mut object = ParquetObject::new().unwrap();
                 for line in text.lines() {
                     if !object.push_record(line.as_bytes()).unwrap() {
                         malformed -= 1;

@@ -69,6 +69,24 @@ fn put_readings(streams: &dyn Streams, readings: &[Reading]) {
     }
 }
 
+/// Runs delivery alone until its checkpoint reaches `records`, then stops it.
+fn deliver_until(streams: &Arc<LocalStreams>, loaded: &Loaded, layout: &Layout, records: u64) {
+    let (report, _) = events();
+    let p = Pipeline::start(
+        streams.clone(),
+        PipelineSettings {
+            delivery: Some(settings::delivery_settings(layout, loaded)),
+            ..Default::default()
+        },
+        report,
+    )
+    .unwrap();
+    wait_until("the delivery checkpoint", || {
+        read_checkpoint(&layout.checkpoint("delivery")) == Some(records)
+    });
+    p.shutdown();
+}
+
 /// Every object under the lake (relative key, decoded bytes), skipping `.staging`.
 fn lake_objects(lake: &Path) -> Vec<(String, Vec<u8>)> {
     fn walk(root: &Path, dir: &Path, out: &mut Vec<(String, Vec<u8>)>) {
@@ -158,20 +176,7 @@ fn delivery_writes_firehose_layout_gzip_objects_with_every_record() {
         .map(|i| reading(i, (i % 11) as i64 - 5))
         .collect();
     put_readings(streams.as_ref(), &readings);
-    let (report, _) = events();
-    let p = Pipeline::start(
-        streams.clone(),
-        PipelineSettings {
-            delivery: Some(settings::delivery_settings(&layout, &loaded)),
-            ..Default::default()
-        },
-        report,
-    )
-    .unwrap();
-    wait_until("the delivery checkpoint", || {
-        read_checkpoint(&layout.checkpoint("delivery")) == Some(1_200)
-    });
-    p.shutdown();
+    deliver_until(&streams, &loaded, &layout, 1_200);
     let objects = lake_objects(&layout.lake());
     assert!(!objects.is_empty());
     for (key, _) in &objects {
@@ -232,20 +237,7 @@ fn delivery_writes_parquet_objects_and_keeps_what_is_not_a_reading() {
     ];
     let writer = streams.writer(StreamRole::Readings).unwrap();
     put_all(writer.as_ref(), junk, &StopFlag::default(), |_| {}, None).unwrap();
-    let (report, _) = events();
-    let p = Pipeline::start(
-        streams.clone(),
-        PipelineSettings {
-            delivery: Some(settings::delivery_settings(&layout, &loaded)),
-            ..Default::default()
-        },
-        report,
-    )
-    .unwrap();
-    wait_until("the delivery checkpoint", || {
-        read_checkpoint(&layout.checkpoint("delivery")) == Some(1_002)
-    });
-    p.shutdown();
+    deliver_until(&streams, &loaded, &layout, 1_002);
     let objects = lake_objects(&layout.lake());
     let (errors, lake): (Vec<_>, Vec<_>) = objects
         .into_iter()

@@ -1391,7 +1391,7 @@ async fn json_gzip_and_parquet_in_one_hour_are_one_table() {
     let hour = &hours[2];
     let start = lake.hour0_ms + 2 * HOUR_MS;
     // 10 row groups of 100 readings, each group 10 s of one device's readings 0..=99.
-    let mut object = ParquetObject::with_row_groups_of(&[], 100).unwrap();
+    let mut object = ParquetObject::with_row_groups_of(100).unwrap();
     let mut extra = Vec::new();
     for i in 0..1000i64 {
         let ts = start + i * 100;

@@ -52,10 +52,10 @@ fn run(
     }
     let t = crate::text::bytes;
     eprintln!(
-        "{} hours compacted: {} JSON objects ({}) → {} Parquet objects ({}), {} readings, {} malformed lines kept{}; {} hours not closed yet",
+        "{} hours compacted: {} objects ({}) → {} Parquet objects ({}), {} readings, {} malformed lines kept{}; {} hours not closed yet",
         report.hours,
         report.objects,
-        t(report.json_bytes),
+        t(report.source_bytes),
         report.parquet_objects,
         t(report.parquet_bytes),
         report.readings,

@@ -9,10 +9,12 @@
 //! For each closed hour, in this order:
 //! 1. **Recovery**: objects that a Parquet object of the folder already replaces (left by a
 //!    compaction that stopped after its rename) are removed.
-//! 2. Every remaining object is read in full, in name order. One that cannot be read to its end
-//!    (a torn `.gz`, a foreign Parquet object) is left as it is, not compacted. Lines that are not readings are written, as they
-//!    were, to `<prefix>delivery-errors/compaction-malformed/YYYY/MM/DD/HH/<object>` (where
-//!    Firehose puts records its format conversion rejects), durably, before anything else.
+//! 2. Every remaining object is read in full, in name order, and its readings are added to the
+//!    new object. One that cannot be read to its end (a torn `.gz`, a foreign Parquet object)
+//!    is left as it is, not compacted. Lines that are not readings are written, as they were,
+//!    to `<prefix>delivery-errors/compaction-malformed/YYYY/MM/DD/HH/<object>.malformed`
+//!    (where Firehose puts records its format conversion rejects), durably, before the new
+//!    object appears.
 //! 3. The Parquet object is written in `.staging/`, fsynced, renamed into the hour folder and the
 //!    folder fsynced. Its footer names the objects it replaces, with their row counts, in the
 //!    order of its rows.
@@ -21,12 +23,13 @@
 //! A reader therefore sees the originals or the Parquet object, never both or neither: a scan
 //! that lists the Parquet object skips the objects it names, and a scan that listed an
 //! original that is gone when it opens it reads that object's rows from the Parquet object
-//! (see `super::parquet`; row ranges compose when the replacing object was itself replaced). A stop at any point loses and duplicates nothing; running again finishes
-//! the job. Every file-system change is one *step*; tests stop the process after any step
+//! (see `super::parquet`; row ranges compose when the replacing object was itself replaced).
+//! A stop at any point loses and duplicates nothing; running again finishes the job. Every
+//! file-system change is one *step*; tests stop the process after any step
 //! (`abort_after_steps`).
 
 use std::fs::File;
-use std::io::{BufRead, BufReader, Read};
+use std::io::{BufReader, Read};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -37,8 +40,7 @@ use chrono::{DateTime, NaiveDateTime, TimeDelta, Utc};
 
 use crate::detector::durable::{sync_dir, write_atomically_in};
 
-use super::decode::decode_reading;
-use super::listing::{is_parquet_name, list_hour_folders};
+use super::listing::{is_parquet_name, list_hour_folders, sorted_dir};
 use super::parquet::{ParquetFile, ReadFail, ReadParts, Replaced, Rows};
 use super::write::ParquetObject;
 use super::{COL_DEVICE, COL_READING, COL_TIMESTAMP, table_schema};
@@ -62,18 +64,18 @@ pub struct CompactOptions {
 /// What a compaction did.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct CompactReport {
-    /// Closed hour folders that held JSON objects.
+    /// Closed hours compacted.
     pub hours: usize,
-    /// JSON objects replaced, and their bytes.
+    /// Objects replaced (JSON, and Parquet objects merged), and their bytes.
     pub objects: usize,
-    pub json_bytes: u64,
+    pub source_bytes: u64,
     /// Parquet objects written, and their bytes.
     pub parquet_objects: usize,
     pub parquet_bytes: u64,
     pub readings: u64,
     /// Lines that were not readings, kept under delivery-errors/.
     pub malformed: u64,
-    /// JSON objects left as they are because they cannot be read to their end.
+    /// Objects left as they are because they cannot be read to their end: which, and why.
     pub unreadable: Vec<String>,
     /// Leftovers of a stopped compaction removed.
     pub recovered: usize,
@@ -106,7 +108,9 @@ pub fn compact(
         done: 0,
         abort_after: opts.abort_after_steps,
     };
-    let staging = lake_staging(&opts.root);
+    // The root's own staging folder (a prefix with folders puts the root below the lake): a
+    // rename must stay on one file system, and scans ignore dot-folders.
+    let staging = opts.root.join(".staging");
     let errors_root = opts
         .root
         .join(format!("{}delivery-errors", opts.year_prefix))
@@ -137,38 +141,10 @@ pub fn compact(
     Ok(report)
 }
 
-/// `<lake>/.staging/` for a root that may be below the lake (a prefix with folders): the
-/// delivery's staging folder is the lake's, and a rename must stay on one file system, so the
-/// root's own `.staging/` is used.
-fn lake_staging(root: &Path) -> PathBuf {
-    root.join(".staging")
-}
-
 fn hour_start(datehour: &str) -> Option<DateTime<Utc>> {
     NaiveDateTime::parse_from_str(&format!("{datehour}:00"), "%Y/%m/%d/%H:%M")
         .ok()
         .map(|t| t.and_utc())
-}
-
-fn entries(dir: &Path) -> Result<Vec<(String, PathBuf, u64)>, String> {
-    let mut out = Vec::new();
-    let read = std::fs::read_dir(dir).map_err(|e| format!("cannot list {}: {e}", dir.display()))?;
-    for e in read.flatten() {
-        let Ok(name) = e.file_name().into_string() else {
-            continue;
-        };
-        if name.starts_with('.') || name.starts_with('_') {
-            continue;
-        }
-        let Ok(meta) = std::fs::metadata(e.path()) else {
-            continue;
-        };
-        if meta.is_file() {
-            out.push((name, e.path(), meta.len()));
-        }
-    }
-    out.sort();
-    Ok(out)
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -183,7 +159,11 @@ fn compact_hour(
     steps: &mut Steps,
     progress: &mut impl FnMut(&str),
 ) -> Result<(), String> {
-    let listed = entries(dir)?;
+    let listed: Vec<(String, PathBuf, u64)> = sorted_dir(dir)
+        .into_iter()
+        .filter(|(_, _, ty, _)| ty.is_file())
+        .map(|(name, path, _, size)| (name, path, size))
+        .collect();
     // 1. Recovery: objects already replaced by a Parquet object of this folder.
     let mut replaced = std::collections::HashSet::new();
     let mut parquet = std::collections::HashMap::new();
@@ -220,70 +200,67 @@ fn compact_hour(
     if !has_json && sources.len() < 2 {
         return Ok(());
     }
-    // 2. Read every object in full (an hour's objects fit in memory), in name order; the
-    // Parquet object gets their rows in that order.
+    // 2. Every object's readings into the new object, in name order.
+    let mut object = ParquetObject::new()?;
     let mut replaces = Vec::new();
-    let mut json_bytes = 0u64;
+    let mut source_bytes = 0u64;
     let mut malformed = 0u64;
     let mut done = Vec::new();
-    let mut read = Vec::new();
+    let mut any_json = false;
     let mut rejected: Vec<(String, Vec<u8>)> = Vec::new();
     for (name, path, size) in sources {
-        let rows = if let Some(p) = parquet.get(&name) {
-            match parquet_rows(p, &path) {
-                Ok(batches) => Source::Parquet(batches),
+        let before = object.rows();
+        if let Some(p) = parquet.get(&name) {
+            // Read in full first: an object unreadable past some point adds nothing.
+            let batches = match parquet_rows(p, &path) {
+                Ok(batches) => batches,
                 Err(e) => {
                     report
                         .unreadable
                         .push(format!("{}: {e} (left as it is)", path.display()));
                     continue;
                 }
+            };
+            for batch in &batches {
+                object.push_batch(batch)?;
             }
         } else {
-            match read_json_object(&path) {
-                Ok((good, bad)) => {
-                    if !bad.is_empty() {
-                        malformed += bad.len() as u64;
-                        rejected.push((name.clone(), bad.join(&b'\n')));
-                    }
-                    Source::Json(good)
-                }
+            let text = match read_json_object(&path) {
+                Ok(text) => text,
                 Err(e) => {
                     report
                         .unreadable
                         .push(format!("{}: {e} (left as it is)", path.display()));
                     continue;
                 }
+            };
+            let mut bad: Vec<&[u8]> = Vec::new();
+            for line in text.split(|&b| b == b'\n') {
+                if line.trim_ascii().is_empty() {
+                    continue;
+                }
+                if !object.push_record(line)? {
+                    bad.push(line);
+                }
             }
-        };
-        json_bytes += size;
+            if !bad.is_empty() {
+                malformed += bad.len() as u64;
+                rejected.push((name.clone(), bad.join(&b'\n')));
+            }
+            any_json = true;
+        }
+        source_bytes += size;
         replaces.push(Replaced {
             object: name,
-            rows: rows.len(),
+            rows: object.rows() - before,
         });
-        read.push(rows);
         done.push(path);
     }
-    if done.len() < 2 && !read.iter().any(|r| matches!(r, Source::Json(_))) {
+    // Only a single Parquet object was readable: it stays as it is.
+    if done.is_empty() || (done.len() == 1 && !any_json) {
         return Ok(());
     }
-    let mut object = ParquetObject::new(&replaces)?;
-    for source in &read {
-        match source {
-            Source::Json(lines) => {
-                for line in lines {
-                    if !object.push_record(line)? {
-                        return Err(format!("{datehour}: a reading did not decode twice"));
-                    }
-                }
-            }
-            Source::Parquet(batches) => {
-                for batch in batches {
-                    object.push_batch(batch)?;
-                }
-            }
-        }
-    }
+    object.set_replaces(&replaces)?;
     // Lines that are not readings, kept before anything is replaced.
     for (name, mut lines) in rejected {
         lines.push(b'\n');
@@ -313,7 +290,7 @@ fn compact_hour(
     sync_dir(dir).map_err(|e| format!("cannot sync {}: {e}", dir.display()))?;
     report.hours += 1;
     report.objects += done.len();
-    report.json_bytes += json_bytes;
+    report.source_bytes += source_bytes;
     report.parquet_objects += 1;
     report.parquet_bytes += bytes.len() as u64;
     report.readings += readings;
@@ -321,7 +298,7 @@ fn compact_hour(
     progress(&format!(
         "{datehour}: {} objects ({}) → {name} ({}), {readings} readings{}",
         done.len(),
-        crate::text::bytes(json_bytes),
+        crate::text::bytes(source_bytes),
         crate::text::bytes(bytes.len() as u64),
         if malformed > 0 {
             format!(", {malformed} malformed lines kept in delivery-errors/")
@@ -330,23 +307,6 @@ fn compact_hour(
         }
     ));
     Ok(())
-}
-
-/// One object's rows, read for compaction.
-enum Source {
-    /// The lines that are readings.
-    Json(Lines),
-    /// Batches of `deviceid`, `sensorreading`, `readingtimestamp` in the table's types.
-    Parquet(Vec<RecordBatch>),
-}
-
-impl Source {
-    fn len(&self) -> u64 {
-        match self {
-            Source::Json(lines) => lines.len() as u64,
-            Source::Parquet(batches) => batches.iter().map(|b| b.num_rows() as u64).sum(),
-        }
-    }
 }
 
 /// Every row of a Parquet object, in order.
@@ -384,36 +344,17 @@ fn remove(path: &Path) -> Result<(), String> {
     }
 }
 
-/// Lines of an object, without their newlines.
-type Lines = Vec<Vec<u8>>;
-
-/// A JSON object's lines: (readings' lines, other lines). An error if it cannot be read to its
-/// end.
-fn read_json_object(path: &Path) -> std::io::Result<(Lines, Lines)> {
-    let file = File::open(path)?;
-    let mut reader: Box<dyn BufRead> = if path.extension().is_some_and(|e| e == "gz") {
-        Box::new(BufReader::new(flate2::read::MultiGzDecoder::new(
-            BufReader::new(file),
-        )))
+/// A JSON object's text (gunzipped for `.gz`), or an error if it cannot be read to its end.
+fn read_json_object(path: &Path) -> std::io::Result<Vec<u8>> {
+    let file = BufReader::new(File::open(path)?);
+    let mut text = Vec::new();
+    if path.extension().is_some_and(|e| e == "gz") {
+        flate2::read::MultiGzDecoder::new(file).read_to_end(&mut text)?;
     } else {
-        Box::new(BufReader::new(file))
-    };
-    let mut all = Vec::new();
-    reader.read_to_end(&mut all)?;
-    let mut good = Vec::new();
-    let mut bad = Vec::new();
-    for line in all.split(|&b| b == b'\n') {
-        let text = line.trim_ascii();
-        if text.is_empty() {
-            continue;
-        }
-        if decode_reading(text).is_some() {
-            good.push(text.to_vec());
-        } else {
-            bad.push(line.to_vec());
-        }
+        let mut file = file;
+        file.read_to_end(&mut text)?;
     }
-    Ok((good, bad))
+    Ok(text)
 }
 
 #[cfg(test)]
@@ -484,7 +425,7 @@ mod tests {
         std::io::Write::write_all(&mut gz, b.as_bytes()).unwrap();
         std::fs::write(hour.join("devicedata-1-b.gz"), gz.finish().unwrap()).unwrap();
         // A small Parquet object (delivery with format = "parquet") is merged too.
-        let mut small = ParquetObject::new(&[]).unwrap();
+        let mut small = ParquetObject::new().unwrap();
         for i in 0..5 {
             assert!(
                 small

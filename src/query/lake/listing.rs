@@ -40,7 +40,9 @@ fn digits(name: &str, len: usize) -> bool {
     name.len() == len && name.bytes().all(|b| b.is_ascii_digit())
 }
 
-fn sorted_dir(dir: &Path) -> Vec<(String, PathBuf, std::fs::FileType, u64)> {
+/// A folder's entries in name order, without dot- and `_`-names, symlinks followed: (name,
+/// path, type, size). Empty if the folder cannot be read.
+pub(super) fn sorted_dir(dir: &Path) -> Vec<(String, PathBuf, std::fs::FileType, u64)> {
     let Ok(entries) = std::fs::read_dir(dir) else {
         return Vec::new();
     };
@@ -134,7 +136,7 @@ pub(super) fn list_objects(folders: Vec<(String, PathBuf)>) -> Vec<LakeObject> {
             });
         }
         for name in gone.iter().filter(|n| !replaced.contains(*n)) {
-            if let Some(object) = replaced_rows(&dir, name, &datehour) {
+            if let Some(object) = replaced_rows(&dir, name, &datehour, None) {
                 objects.push(object);
             }
         }
@@ -142,9 +144,20 @@ pub(super) fn list_objects(folders: Vec<(String, PathBuf)>) -> Vec<LakeObject> {
     objects
 }
 
-/// The rows of the object `name`, gone from `dir`, in the compacted object that replaced it.
-pub(super) fn replaced_rows(dir: &Path, name: &str, datehour: &Arc<str>) -> Option<LakeObject> {
-    let (file, path, start, count) = replacement_of(dir, name)?;
+/// The rows of the object `name`, gone from `dir`, in the compacted object that replaced it
+/// (only rows `sub` of them: (first, count), when the gone object was itself read for another
+/// object's rows).
+pub(super) fn replaced_rows(
+    dir: &Path,
+    name: &str,
+    datehour: &Arc<str>,
+    sub: Option<(u64, u64)>,
+) -> Option<LakeObject> {
+    let (file, path, mut start, mut count) = replacement_of(dir, name)?;
+    if let Some((from, n)) = sub {
+        start += from;
+        count = n.min(count.saturating_sub(from));
+    }
     let size = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
     Some(LakeObject {
         path,

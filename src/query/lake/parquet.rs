@@ -399,9 +399,8 @@ impl ParquetFile {
         rows: usize,
         parts: &ReadParts<'_>,
     ) -> Result<RecordBatch, (u64, String)> {
-        let table = table_schema();
         let mut columns: Vec<ArrayRef> = Vec::with_capacity(parts.projection.len());
-        for &c in parts.projection {
+        for (field, &c) in parts.schema.fields().iter().zip(parts.projection) {
             let array: ArrayRef = if c == COL_DATEHOUR {
                 Arc::new(StringArray::from_iter_values(std::iter::repeat_n(
                     parts.datehour,
@@ -413,7 +412,7 @@ impl ParquetFile {
                 let values = batch
                     .column_by_name(name)
                     .ok_or_else(|| (0, format!("column {name} missing from a batch")))?;
-                cast_to_table(values, table.field(c).data_type()).map_err(|e| (0, e.to_string()))?
+                cast_to_table(values, field.data_type()).map_err(|e| (0, e.to_string()))?
             };
             columns.push(array);
         }

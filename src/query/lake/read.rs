@@ -83,12 +83,8 @@ impl PartitionScan {
                     }
                     continue;
                 }
-                ObjectKind::Replaced { file, start, count } => {
-                    let rows = Rows::Range {
-                        start: *start,
-                        count: *count,
-                    };
-                    if !self.read_parquet(file, &object, rows, &mut rows_total, &mut emit) {
+                ObjectKind::Replaced { .. } => {
+                    if !self.read_replaced(&object, &mut rows_total, &mut emit) {
                         return Ok(());
                     }
                     continue;
@@ -196,10 +192,6 @@ impl PartitionScan {
         rows_total: &mut usize,
         emit: &mut impl FnMut(RecordBatch) -> bool,
     ) -> bool {
-        self.counters.files.fetch_add(1, Ordering::Relaxed);
-        self.counters
-            .bytes
-            .fetch_add(file.footer_bytes, Ordering::Relaxed);
         let sub = match &rows {
             Rows::Range { start, count } => Some((*start, *count)),
             Rows::Groups(_) => None,
@@ -223,22 +215,18 @@ impl PartitionScan {
             go = emit(batch) && self.limit.is_none_or(|l| *rows_total < l);
             go
         });
-        match result {
-            Ok(bytes) => {
-                self.counters.bytes.fetch_add(bytes, Ordering::Relaxed);
-            }
-            Err(ReadFail::Gone) => {
-                self.counters.files.fetch_sub(1, Ordering::Relaxed);
-                self.counters
-                    .bytes
-                    .fetch_sub(file.footer_bytes, Ordering::Relaxed);
-                return self.read_replacement(object, sub, rows_total, emit);
-            }
+        let bytes = match result {
+            Ok(bytes) => bytes,
+            Err(ReadFail::Gone) => return self.read_replacement(object, sub, rows_total, emit),
             Err(ReadFail::Broken { bytes, why }) => {
-                self.counters.bytes.fetch_add(bytes, Ordering::Relaxed);
                 self.skip(object, &format!("unreadable past this point ({why})"));
+                bytes
             }
-        }
+        };
+        self.counters.files.fetch_add(1, Ordering::Relaxed);
+        self.counters
+            .bytes
+            .fetch_add(file.footer_bytes + bytes, Ordering::Relaxed);
         go
     }
 
@@ -256,23 +244,27 @@ impl PartitionScan {
         let (Some(dir), Some(name)) = (object.path.parent(), object.path.file_name()) else {
             return true;
         };
-        let Some(replaced) = replaced_rows(dir, &name.to_string_lossy(), &object.datehour) else {
+        match replaced_rows(dir, &name.to_string_lossy(), &object.datehour, sub) {
+            Some(replaced) => self.read_replaced(&replaced, rows_total, emit),
+            None => true,
+        }
+    }
+
+    /// Reads an [`ObjectKind::Replaced`] object's rows.
+    fn read_replaced(
+        &self,
+        object: &LakeObject,
+        rows_total: &mut usize,
+        emit: &mut impl FnMut(RecordBatch) -> bool,
+    ) -> bool {
+        let ObjectKind::Replaced { file, start, count } = &object.kind else {
             return true;
         };
-        let ObjectKind::Replaced { file, start, count } = &replaced.kind else {
-            return true;
+        let rows = Rows::Range {
+            start: *start,
+            count: *count,
         };
-        let rows = match sub {
-            Some((from, n)) => Rows::Range {
-                start: start + from,
-                count: n.min(count.saturating_sub(from)),
-            },
-            None => Rows::Range {
-                start: *start,
-                count: *count,
-            },
-        };
-        self.read_parquet(file, &replaced, rows, rows_total, emit)
+        self.read_parquet(file, object, rows, rows_total, emit)
     }
 }
 

@@ -21,7 +21,7 @@ use parquet::file::metadata::KeyValue;
 use parquet::file::properties::WriterProperties;
 use parquet::schema::types::ColumnPath;
 
-use super::decode::{Row, decode_reading};
+use super::decode::decode_reading;
 use super::parquet::{COMPACTED_FROM, Replaced};
 use super::{COL_DEVICE, COL_READING, COL_TIMESTAMP, table_schema};
 
@@ -51,16 +51,16 @@ pub struct ParquetObject {
 }
 
 impl ParquetObject {
-    /// A new object; `replaces` (a compaction's JSON objects) goes in its footer.
-    pub fn new(replaces: &[Replaced]) -> Result<Self, String> {
-        Self::with_row_groups_of(replaces, ROW_GROUP_ROWS)
+    /// A new object.
+    pub fn new() -> Result<Self, String> {
+        Self::with_row_groups_of(ROW_GROUP_ROWS)
     }
 
     /// [`ParquetObject::new`] with row groups of at most `rows` rows (tests of pruning).
-    pub fn with_row_groups_of(replaces: &[Replaced], rows: usize) -> Result<Self, String> {
+    pub fn with_row_groups_of(rows: usize) -> Result<Self, String> {
         let rows = rows.max(1);
         let schema = file_schema();
-        let mut props = WriterProperties::builder()
+        let props = WriterProperties::builder()
             .set_compression(Compression::SNAPPY)
             .set_max_row_group_row_count(Some(rows))
             .set_column_dictionary_enabled(ColumnPath::from("readingtimestamp"), false)
@@ -68,15 +68,9 @@ impl ParquetObject {
                 ColumnPath::from("readingtimestamp"),
                 Encoding::DELTA_BINARY_PACKED,
             )
-            .set_created_by(format!("iotaa {}", env!("CARGO_PKG_VERSION")));
-        if !replaces.is_empty() {
-            let list = serde_json::to_string(replaces).map_err(|e| e.to_string())?;
-            props = props.set_key_value_metadata(Some(vec![KeyValue::new(
-                COMPACTED_FROM.to_string(),
-                list,
-            )]));
-        }
-        let writer = ArrowWriter::try_new(Vec::new(), schema.clone(), Some(props.build()))
+            .set_created_by(format!("iotaa {}", env!("CARGO_PKG_VERSION")))
+            .build();
+        let writer = ArrowWriter::try_new(Vec::new(), schema.clone(), Some(props))
             .map_err(|e| e.to_string())?;
         Ok(ParquetObject {
             schema,
@@ -90,11 +84,24 @@ impl ParquetObject {
         })
     }
 
-    /// Adds one reading.
-    pub(crate) fn push(&mut self, row: &Row<'_>) -> Result<(), String> {
-        self.device.append_value(&row.device);
-        self.reading.append_value(row.reading);
-        self.timestamp.append_value(row.timestamp_ms);
+    /// Names in the footer the objects a compaction replaces, with their rows in row order.
+    pub(crate) fn set_replaces(&mut self, replaces: &[Replaced]) -> Result<(), String> {
+        let list = serde_json::to_string(replaces).map_err(|e| e.to_string())?;
+        self.writer
+            .append_key_value_metadata(KeyValue::new(COMPACTED_FROM.to_string(), list));
+        Ok(())
+    }
+
+    /// Adds one row.
+    fn append(
+        &mut self,
+        device: Option<&str>,
+        reading: Option<i16>,
+        timestamp_ms: Option<i64>,
+    ) -> Result<(), String> {
+        self.device.append_option(device);
+        self.reading.append_option(reading);
+        self.timestamp.append_option(timestamp_ms);
         self.pending += 1;
         self.rows += 1;
         if self.pending >= self.group_rows {
@@ -116,18 +123,11 @@ impl ParquetObject {
             return Err("a batch not in the table's types".into());
         };
         for i in 0..batch.num_rows() {
-            let value = |valid: bool| valid.then_some(i);
-            self.device
-                .append_option(value(device.is_valid(i)).map(|i| device.value(i)));
-            self.reading
-                .append_option(value(reading.is_valid(i)).map(|i| reading.value(i)));
-            self.timestamp
-                .append_option(value(ts.is_valid(i)).map(|i| ts.value(i)));
-            self.pending += 1;
-            self.rows += 1;
-            if self.pending >= self.group_rows {
-                self.write_pending()?;
-            }
+            self.append(
+                device.is_valid(i).then(|| device.value(i)),
+                reading.is_valid(i).then(|| reading.value(i)),
+                ts.is_valid(i).then(|| ts.value(i)),
+            )?;
         }
         Ok(())
     }
@@ -136,7 +136,9 @@ impl ParquetObject {
     pub fn push_record(&mut self, record: &[u8]) -> Result<bool, String> {
         let text = record.trim_ascii();
         match decode_reading(text) {
-            Some(row) => self.push(&row).map(|_| true),
+            Some(row) => self
+                .append(Some(&row.device), Some(row.reading), Some(row.timestamp_ms))
+                .map(|_| true),
             None => Ok(false),
         }
     }
@@ -172,7 +174,7 @@ impl ParquetObject {
 /// the records that are not readings, as sent, each ending in a newline (delivery's
 /// `ParquetEncoder`).
 pub fn encode_records(data: &[u8], ends: &[usize]) -> Result<(Vec<u8>, Vec<u8>), String> {
-    let mut object = ParquetObject::new(&[])?;
+    let mut object = ParquetObject::new()?;
     let mut rejected = Vec::new();
     let mut start = 0;
     for &end in ends {
