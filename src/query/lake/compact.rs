@@ -210,45 +210,36 @@ fn compact_hour(
     let mut rejected: Vec<(String, Vec<u8>)> = Vec::new();
     for (name, path, size) in sources {
         let before = object.rows();
-        if let Some(p) = parquet.get(&name) {
-            // Read in full first: an object unreadable past some point adds nothing.
-            let batches = match parquet_rows(p, &path) {
-                Ok(batches) => batches,
-                Err(e) => {
-                    report
-                        .unreadable
-                        .push(format!("{}: {e} (left as it is)", path.display()));
-                    continue;
-                }
-            };
-            for batch in &batches {
-                object.push_batch(batch)?;
+        // Read in full first: an object unreadable past some point adds nothing.
+        let read = match parquet.get(&name) {
+            Some(p) => parquet_rows(p, &path).map(|batches| (batches, Vec::new())),
+            None => read_json_object(&path)
+                .map(|text| (Vec::new(), text))
+                .map_err(|e| e.to_string()),
+        };
+        let (batches, text) = match read {
+            Ok(read) => read,
+            Err(e) => {
+                report
+                    .unreadable
+                    .push(format!("{}: {e} (left as it is)", path.display()));
+                continue;
             }
-        } else {
-            let text = match read_json_object(&path) {
-                Ok(text) => text,
-                Err(e) => {
-                    report
-                        .unreadable
-                        .push(format!("{}: {e} (left as it is)", path.display()));
-                    continue;
-                }
-            };
-            let mut bad: Vec<&[u8]> = Vec::new();
-            for line in text.split(|&b| b == b'\n') {
-                if line.trim_ascii().is_empty() {
-                    continue;
-                }
-                if !object.push_record(line)? {
-                    bad.push(line);
-                }
-            }
-            if !bad.is_empty() {
-                malformed += bad.len() as u64;
-                rejected.push((name.clone(), bad.join(&b'\n')));
-            }
-            any_json = true;
+        };
+        for batch in &batches {
+            object.push_batch(batch)?;
         }
+        let mut bad: Vec<&[u8]> = Vec::new();
+        for line in text.split(|&b| b == b'\n') {
+            if !line.trim_ascii().is_empty() && !object.push_record(line)? {
+                bad.push(line);
+            }
+        }
+        if !bad.is_empty() {
+            malformed += bad.len() as u64;
+            rejected.push((name.clone(), bad.join(&b'\n')));
+        }
+        any_json |= !parquet.contains_key(&name);
         source_bytes += size;
         replaces.push(Replaced {
             object: name,
