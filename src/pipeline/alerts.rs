@@ -95,7 +95,7 @@ fn run(
             &mut read_failures,
         );
         let Some(last) = batch.last().map(|r| r.sequence) else {
-            if stopping && reader.caught_up() {
+            if stopping && reader.caught_up(stop_seen) {
                 break;
             }
             reader.wait_for_more(super::IDLE_WAIT);

@@ -143,8 +143,9 @@ fn run(
             &mut read_failures,
         );
         // Empty and nothing more to read now (a Kinesis reader may return nothing while it
-        // waits for a shard's next read).
-        let empty = batch.is_empty() && reader.caught_up();
+        // waits for a shard's next read); once stopping, nothing more of what was there when
+        // stop was asked.
+        let empty = batch.is_empty() && reader.caught_up(stop_seen);
         let mut out = Vec::with_capacity(batch.len());
         for r in &batch {
             match Reading::decode(&r.data) {

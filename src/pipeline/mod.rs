@@ -101,8 +101,9 @@ pub trait StreamReader: Send {
     }
     /// True when the last [`StreamReader::next_batch`] came back empty because the reader has
     /// everything there is, not because it had to wait (Kinesis: a shard not due for its next
-    /// GetRecords, or throttled). A stopping stage drains until this holds.
-    fn caught_up(&self) -> bool {
+    /// GetRecords, or throttled). With `since`, everything there was at that instant: a
+    /// stopping stage passes the instant stop was asked and drains until this holds.
+    fn caught_up(&self, _since: Option<std::time::Instant>) -> bool {
         true
     }
     /// Milliseconds behind the newest record, where the stream reports it (Kinesis); `None`

@@ -18,8 +18,9 @@ struct ShardCursor {
     throttled: u32,
     /// MillisBehindLatest of the last GetRecords.
     behind_ms: u64,
-    /// The last GetRecords returned nothing and the shard is not behind: read to its tip.
-    drained: bool,
+    /// When the GetRecords that found this shard read to its tip (nothing returned, not
+    /// behind) was sent; `None` once a read returns records or fails.
+    drained: Option<Instant>,
 }
 
 /// Reads every shard of one stream (see the module docs).
@@ -41,6 +42,9 @@ pub struct KinesisReader {
     turn: usize,
     /// The least time between two GetRecords on one shard while it has records.
     busy_poll: Duration,
+    /// A read that failed after other shards' records were read in the same call: those
+    /// records are returned first (their iterators have moved past them), this error next.
+    failed: Option<PipelineError>,
 }
 
 /// What a finished shard is recorded as in a position token.
@@ -81,6 +85,7 @@ impl KinesisReader {
             counter: 0,
             waker,
             turn: 0,
+            failed: None,
         }
     }
 
@@ -140,7 +145,7 @@ impl KinesisReader {
             next_read: Instant::now(),
             throttled: 0,
             behind_ms: 0,
-            drained: false,
+            drained: None,
         });
     }
 
@@ -214,7 +219,7 @@ impl KinesisReader {
         let got = match result {
             Ok(got) => got,
             Err(e) => {
-                c.drained = false;
+                c.drained = None;
                 match code(&e) {
                     Some("ExpiredIteratorException") => {
                         // Renewed from the last record returned (or the start).
@@ -251,7 +256,7 @@ impl KinesisReader {
             c.last = Some(r.sequence_number().to_string());
         }
         let behind = got.millis_behind_latest().unwrap_or(0);
-        c.drained = records.is_empty() && behind == 0;
+        c.drained = (records.is_empty() && behind == 0).then_some(now);
         c.behind_ms = behind.max(0) as u64;
         c.next_read = now
             + if records.is_empty() && behind == 0 {
@@ -289,6 +294,9 @@ impl KinesisReader {
 
 impl StreamReader for KinesisReader {
     fn next_batch(&mut self, max: usize) -> Result<Vec<StreamRecord>, PipelineError> {
+        if let Some(e) = self.failed.take() {
+            return Err(e);
+        }
         if self.relist || self.listed_at.is_none_or(|t| t.elapsed() >= RELIST_EVERY) {
             self.list()?;
             self.relist = false;
@@ -311,7 +319,14 @@ impl StreamReader for KinesisReader {
             if self.shards[i].next_read > Instant::now() || !self.ready(&self.shards[i]) {
                 continue;
             }
-            self.read_shard(i, max - out.len(), &mut out)?;
+            if let Err(e) = self.read_shard(i, max - out.len(), &mut out) {
+                // Records already read from other shards would be lost with the error.
+                if out.is_empty() {
+                    return Err(e);
+                }
+                self.failed = Some(e);
+                break;
+            }
         }
         Ok(out)
     }
@@ -333,16 +348,18 @@ impl StreamReader for KinesisReader {
         true
     }
 
-    /// Every shard this reader can read now has been read to its tip. A child waiting for its
-    /// parent does not count: the parent, once read to its end, makes it readable (and not
-    /// drained) in the same call.
-    fn caught_up(&self) -> bool {
-        self.listed_at.is_some()
+    /// Every shard this reader can read now has been read to its tip, by a GetRecords sent at
+    /// or after `since`: a shard found drained earlier may have had records added since (it is
+    /// read again after [`IDLE_POLL`]). A child waiting for its parent does not count: the
+    /// parent, once read to its end, makes it readable (and not drained) in the same call.
+    fn caught_up(&self, since: Option<Instant>) -> bool {
+        self.failed.is_none()
+            && self.listed_at.is_some()
             && self
                 .shards
                 .iter()
                 .filter(|c| self.ready(c))
-                .all(|c| c.drained)
+                .all(|c| c.drained.is_some_and(|t| since.is_none_or(|s| t >= s)))
     }
 
     /// The most any shard is behind, from the last GetRecords on each.
@@ -378,11 +395,13 @@ mod tests {
     /// UpdateShardCount keeps writing to the closed parent and never ends it). Shards as real
     /// Kinesis has them after a split: the parent closed, read to its end it returns no next
     /// iterator and names its children. Every `expire_every`-th GetRecords fails with
-    /// ExpiredIteratorException.
+    /// ExpiredIteratorException, every `kms_every`-th with KMSThrottlingException (an error
+    /// the reader returns, as it does any it has no retry of its own for).
     struct FakeKinesis {
         shards: Vec<FakeShard>,
         gets: u64,
         expire_every: u64,
+        kms_every: u64,
     }
 
     struct FakeShard {
@@ -455,6 +474,12 @@ mod tests {
                         return (
                             400,
                             json!({"__type": "ExpiredIteratorException", "message": "expired (fake)"}),
+                        );
+                    }
+                    if self.kms_every > 0 && self.gets.is_multiple_of(self.kms_every) {
+                        return (
+                            400,
+                            json!({"__type": "KMSThrottlingException", "message": "throttled (fake)"}),
                         );
                     }
                     let it = body["ShardIterator"].as_str().unwrap_or_default();
@@ -575,7 +600,7 @@ mod tests {
                     .into_iter()
                     .map(|r| String::from_utf8(r.data).unwrap()),
             );
-            if empty && reader.caught_up() {
+            if empty && reader.caught_up(None) {
                 return got;
             }
             if empty {
@@ -614,13 +639,10 @@ mod tests {
             ],
             gets: 0,
             expire_every: 3,
+            kms_every: 0,
         }));
         let url = serve(fake.clone());
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .enable_all()
-            .build()
-            .unwrap();
+        let runtime = runtime();
         let mut reader = reader_on(&url, &runtime, StartAt::TrimHorizon);
         let got = drain(&mut reader);
         // Everything once, the parent's records before any child's.
@@ -646,5 +668,98 @@ mod tests {
         fake.lock().unwrap().shards[1].records.push("b4".into());
         let mut resumed = reader_on(&url, &runtime, StartAt::Resume(token));
         assert_eq!(drain(&mut resumed), ["b4"]);
+    }
+
+    fn open_shard(id: &'static str, records: &[&str]) -> FakeShard {
+        FakeShard {
+            id,
+            parents: vec![],
+            records: records.iter().map(|r| r.to_string()).collect(),
+            closed: false,
+            children: vec![],
+        }
+    }
+
+    fn runtime() -> tokio::runtime::Runtime {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .unwrap()
+    }
+
+    #[test]
+    fn a_read_failing_after_another_shards_records_were_read_loses_none_of_them() {
+        // The second GetRecords fails: shard-b's, after shard-a returned records in the same call.
+        let fake = Arc::new(Mutex::new(FakeKinesis {
+            shards: vec![
+                open_shard("shard-a", &["a1", "a2", "a3"]),
+                open_shard("shard-b", &["b1", "b2"]),
+            ],
+            gets: 0,
+            expire_every: 0,
+            kms_every: 2,
+        }));
+        let url = serve(fake.clone());
+        let runtime = runtime();
+        let mut reader = reader_on(&url, &runtime, StartAt::TrimHorizon);
+        let first = reader
+            .next_batch(500)
+            .expect("shard-a's records, the error kept");
+        let first: Vec<String> = first
+            .into_iter()
+            .map(|r| String::from_utf8(r.data).unwrap())
+            .collect();
+        assert_eq!(first, ["a1", "a2"]);
+        let err = reader.next_batch(500).expect_err("then shard-b's error");
+        assert!(err.to_string().contains("KMSThrottlingException"), "{err}");
+        // With reads working again, the rest comes once: nothing returned twice or skipped.
+        fake.lock().unwrap().kms_every = 0;
+        let mut got = first;
+        got.extend(drain(&mut reader));
+        got.sort();
+        assert_eq!(got, ["a1", "a2", "a3", "b1", "b2"]);
+    }
+
+    #[test]
+    fn caught_up_since_an_instant_needs_every_shard_read_to_its_tip_after_it() {
+        let fake = Arc::new(Mutex::new(FakeKinesis {
+            shards: vec![
+                open_shard("shard-a", &["a1"]),
+                open_shard("shard-b", &["b1"]),
+            ],
+            gets: 0,
+            expire_every: 0,
+            kms_every: 0,
+        }));
+        let url = serve(fake.clone());
+        let runtime = runtime();
+        let mut reader = reader_on(&url, &runtime, StartAt::TrimHorizon);
+        let mut got = drain(&mut reader);
+        assert!(reader.caught_up(None));
+        // A record added after both shards were found at their tips: those reads say nothing
+        // about it, so the reader is not caught up since now until shard-a is read again.
+        fake.lock().unwrap().shards[0].records.push("a2".into());
+        let stop = Instant::now();
+        assert!(reader.caught_up(None), "as of the last reads");
+        assert!(!reader.caught_up(Some(stop)), "as of `stop`");
+        for _ in 0..20 {
+            let batch = reader.next_batch(500).expect("reads");
+            let empty = batch.is_empty();
+            got.extend(
+                batch
+                    .into_iter()
+                    .map(|r| String::from_utf8(r.data).unwrap()),
+            );
+            if empty && reader.caught_up(Some(stop)) {
+                break;
+            }
+            if empty {
+                reader.wait_for_more(Duration::from_secs(2));
+            }
+        }
+        got.sort();
+        assert_eq!(got, ["a1", "a2", "b1"]);
+        assert!(reader.caught_up(Some(stop)));
     }
 }
