@@ -146,11 +146,12 @@ fn wait_for_all(dir: &Path, tail: &Tail, acked: &HashMap<Vec<u8>, u64>) -> usize
         || {
             let m = missing();
             format!(
-                "{} of {} acknowledged readings not tailed, e.g. {:?}\ntail stderr: {}",
+                "{} of {} distinct acknowledged readings not tailed, e.g. {:?}\ntail stderr: {}\ndetect stderr: {}",
                 m.len(),
                 acked.len(),
                 m.first().map(|l| String::from_utf8_lossy(l).into_owned()),
-                read_text(&dir.join("tail.err"))
+                read_text(&dir.join("tail.err")),
+                read_text(&dir.join("detect.err"))
             )
         },
     );
