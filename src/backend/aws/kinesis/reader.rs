@@ -589,17 +589,41 @@ mod tests {
         )
     }
 
+    /// The records' data as text.
+    fn texts(batch: Vec<StreamRecord>) -> Vec<String> {
+        batch
+            .into_iter()
+            .map(|r| String::from_utf8(r.data).unwrap())
+            .collect()
+    }
+
+    /// `fake` served, and a reader of it from the oldest record (with the runtime it uses).
+    fn follow(
+        fake: FakeKinesis,
+    ) -> (
+        Arc<Mutex<FakeKinesis>>,
+        String,
+        tokio::runtime::Runtime,
+        KinesisReader,
+    ) {
+        let fake = Arc::new(Mutex::new(fake));
+        let url = serve(fake.clone());
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .unwrap();
+        let reader = reader_on(&url, &runtime, StartAt::TrimHorizon);
+        (fake, url, runtime, reader)
+    }
+
     /// Reads until caught up (waiting as the reader says), at most 200 rounds.
     fn drain(reader: &mut KinesisReader) -> Vec<String> {
         let mut got = Vec::new();
         for _ in 0..200 {
             let batch = reader.next_batch(500).expect("reads");
             let empty = batch.is_empty();
-            got.extend(
-                batch
-                    .into_iter()
-                    .map(|r| String::from_utf8(r.data).unwrap()),
-            );
+            got.extend(texts(batch));
             if empty && reader.caught_up(None) {
                 return got;
             }
@@ -613,7 +637,7 @@ mod tests {
     #[test]
     fn after_a_split_the_parent_is_read_to_its_end_then_its_children_and_expired_iterators_are_renewed()
      {
-        let fake = Arc::new(Mutex::new(FakeKinesis {
+        let (fake, url, runtime, mut reader) = follow(FakeKinesis {
             shards: vec![
                 FakeShard {
                     id: "shard-0",
@@ -640,10 +664,7 @@ mod tests {
             gets: 0,
             expire_every: 3,
             kms_every: 0,
-        }));
-        let url = serve(fake.clone());
-        let runtime = runtime();
-        let mut reader = reader_on(&url, &runtime, StartAt::TrimHorizon);
+        });
         let got = drain(&mut reader);
         // Everything once, the parent's records before any child's.
         let mut sorted = got.clone();
@@ -680,18 +701,10 @@ mod tests {
         }
     }
 
-    fn runtime() -> tokio::runtime::Runtime {
-        tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .enable_all()
-            .build()
-            .unwrap()
-    }
-
     #[test]
     fn a_read_failing_after_another_shards_records_were_read_loses_none_of_them() {
         // The second GetRecords fails: shard-b's, after shard-a returned records in the same call.
-        let fake = Arc::new(Mutex::new(FakeKinesis {
+        let (fake, _url, _runtime, mut reader) = follow(FakeKinesis {
             shards: vec![
                 open_shard("shard-a", &["a1", "a2", "a3"]),
                 open_shard("shard-b", &["b1", "b2"]),
@@ -699,17 +712,12 @@ mod tests {
             gets: 0,
             expire_every: 0,
             kms_every: 2,
-        }));
-        let url = serve(fake.clone());
-        let runtime = runtime();
-        let mut reader = reader_on(&url, &runtime, StartAt::TrimHorizon);
-        let first = reader
-            .next_batch(500)
-            .expect("shard-a's records, the error kept");
-        let first: Vec<String> = first
-            .into_iter()
-            .map(|r| String::from_utf8(r.data).unwrap())
-            .collect();
+        });
+        let first = texts(
+            reader
+                .next_batch(500)
+                .expect("shard-a's records, the error kept"),
+        );
         assert_eq!(first, ["a1", "a2"]);
         let err = reader.next_batch(500).expect_err("then shard-b's error");
         assert!(err.to_string().contains("KMSThrottlingException"), "{err}");
@@ -723,7 +731,7 @@ mod tests {
 
     #[test]
     fn caught_up_since_an_instant_needs_every_shard_read_to_its_tip_after_it() {
-        let fake = Arc::new(Mutex::new(FakeKinesis {
+        let (fake, _url, _runtime, mut reader) = follow(FakeKinesis {
             shards: vec![
                 open_shard("shard-a", &["a1"]),
                 open_shard("shard-b", &["b1"]),
@@ -731,10 +739,7 @@ mod tests {
             gets: 0,
             expire_every: 0,
             kms_every: 0,
-        }));
-        let url = serve(fake.clone());
-        let runtime = runtime();
-        let mut reader = reader_on(&url, &runtime, StartAt::TrimHorizon);
+        });
         let mut got = drain(&mut reader);
         assert!(reader.caught_up(None));
         // A record added after both shards were found at their tips: those reads say nothing
@@ -746,11 +751,7 @@ mod tests {
         for _ in 0..20 {
             let batch = reader.next_batch(500).expect("reads");
             let empty = batch.is_empty();
-            got.extend(
-                batch
-                    .into_iter()
-                    .map(|r| String::from_utf8(r.data).unwrap()),
-            );
+            got.extend(texts(batch));
             if empty && reader.caught_up(Some(stop)) {
                 break;
             }
