@@ -176,9 +176,10 @@ pub enum StackCommand {
 
 #[derive(Debug, Subcommand)]
 pub enum LakeCommand {
-    /// Turn the JSON objects of each closed hour into one Parquet object (a tenth of the bytes
-    /// to scan), atomically: a query sees the JSON objects or the Parquet object, never both
-    /// or neither, and the JSON objects are removed only once the Parquet object is durable.
+    /// Turn the objects of each closed hour (JSON, and small Parquet objects) into one Parquet
+    /// object (a fraction of the bytes to scan), atomically: a query sees the originals or the
+    /// Parquet object, never both or neither, and the originals are removed only once the
+    /// Parquet object is durable.
     /// Lines that are not readings are kept under delivery-errors/compaction-malformed/.
     Compact {
         /// An hour is closed this long after it ends (default: twice delivery's buffer

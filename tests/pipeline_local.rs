@@ -58,6 +58,11 @@ fn reading(i: usize, value: i64) -> Reading {
     }
 }
 
+/// `n` readings over the five devices, values cycling through -5..=5.
+fn cycle(n: usize) -> Vec<Reading> {
+    (0..n).map(|i| reading(i, (i % 11) as i64 - 5)).collect()
+}
+
 fn put_readings(streams: &dyn Streams, readings: &[Reading]) {
     let writer = streams.writer(StreamRole::Readings).unwrap();
     for chunk in readings.chunks(500) {
@@ -172,9 +177,7 @@ fn assert_firehose_key(key: &str, gz: bool) {
 fn delivery_writes_firehose_layout_gzip_objects_with_every_record() {
     let (_dir, loaded, layout, streams) =
         setup("[delivery]\nbuffer_interval_secs = 0\ncompression = \"gzip\"\n");
-    let readings: Vec<Reading> = (0..1_200)
-        .map(|i| reading(i, (i % 11) as i64 - 5))
-        .collect();
+    let readings = cycle(1_200);
     put_readings(streams.as_ref(), &readings);
     deliver_until(&streams, &loaded, &layout, 1_200);
     let objects = lake_objects(&layout.lake());
@@ -224,9 +227,7 @@ fn delivery_writes_firehose_layout_gzip_objects_with_every_record() {
 fn delivery_writes_parquet_objects_and_keeps_what_is_not_a_reading() {
     let (_dir, loaded, layout, streams) =
         setup("[delivery]\nbuffer_interval_secs = 0\nformat = \"parquet\"\n");
-    let readings: Vec<Reading> = (0..1_000)
-        .map(|i| reading(i, (i % 11) as i64 - 5))
-        .collect();
+    let readings = cycle(1_000);
     put_readings(streams.as_ref(), &readings);
     let junk = vec![
         ("aaaa".to_string(), b"not a reading\n".to_vec()),
@@ -548,7 +549,7 @@ fn a_failing_webhook_is_retried_reported_and_never_blocks() {
 #[test]
 fn scoring_writes_every_reading_and_resumes_after_a_restart() {
     let (_dir, loaded, layout, streams) = setup("");
-    let mut readings: Vec<Reading> = (0..600).map(|i| reading(i, (i % 11) as i64 - 5)).collect();
+    let mut readings = cycle(600);
     readings.push(reading(600, 470));
     put_readings(streams.as_ref(), &readings);
     let (report, _) = events();

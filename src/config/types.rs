@@ -191,6 +191,16 @@ pub enum LakeFormat {
     Parquet,
 }
 
+impl LakeFormat {
+    /// The value as config.toml and the template's `LakeFormat` parameter spell it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LakeFormat::Json => "json",
+            LakeFormat::Parquet => "parquet",
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct DeliveryConfig {
@@ -294,6 +304,16 @@ pub enum Ingest {
     Kinesis,
     /// The seed's topology: producers call Firehose PutRecordBatch directly.
     Firehose,
+}
+
+impl Ingest {
+    /// The value as config.toml and the template's `Ingest` parameter spell it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Ingest::Kinesis => "kinesis",
+            Ingest::Firehose => "firehose",
+        }
+    }
 }
 
 /// Where the detector runs on AWS.

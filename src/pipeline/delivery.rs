@@ -50,8 +50,17 @@ pub type ParquetEncoder = fn(data: &[u8], ends: &[usize]) -> Result<(Vec<u8>, Ve
 /// (`""`, `".gz"` or `".parquet"`).
 pub fn object_key(prefix: &str, stream_name: &str, at: DateTime<Utc>, extension: &str) -> String {
     format!(
-        "{prefix}{}/{stream_name}-1-{}-{}{extension}",
+        "{prefix}{}/{}",
         at.format("%Y/%m/%d/%H"),
+        object_name(stream_name, at, extension)
+    )
+}
+
+/// The name of a new object (Firehose's: stream, version, time, a random uuid) without its
+/// hour folder.
+pub fn object_name(stream_name: &str, at: DateTime<Utc>, extension: &str) -> String {
+    format!(
+        "{stream_name}-1-{}-{}{extension}",
         at.format("%Y-%m-%d-%H-%M-%S"),
         uuid::Uuid::new_v4(),
     )

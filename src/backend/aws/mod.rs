@@ -36,7 +36,7 @@ use color_eyre::eyre::{Result, eyre};
 use super::layout::Layout;
 use super::local::LocalStreams;
 use super::settings::Plan;
-use crate::config::{Compression, DetectorPlace, Ingest, LakeFormat, Loaded};
+use crate::config::{Compression, DetectorPlace, Ingest, Loaded};
 use crate::pipeline::Streams;
 use crate::stack::with_reason;
 use crate::text::{error_chain, one_line};
@@ -129,14 +129,7 @@ pub fn parameters(loaded: &Loaded, detector_code: &str) -> Vec<(String, String)>
             d.snapshot_interval_secs.to_string(),
         ),
         ("ShardCount".into(), c.aws.shard_count.to_string()),
-        (
-            "Ingest".into(),
-            match c.aws.ingest {
-                Ingest::Kinesis => "kinesis",
-                Ingest::Firehose => "firehose",
-            }
-            .into(),
-        ),
+        ("Ingest".into(), c.aws.ingest.as_str().into()),
         (
             "BufferIntervalSeconds".into(),
             c.aws.buffer_interval_secs.to_string(),
@@ -150,14 +143,7 @@ pub fn parameters(loaded: &Loaded, detector_code: &str) -> Vec<(String, String)>
             }
             .into(),
         ),
-        (
-            "LakeFormat".into(),
-            match c.delivery.format {
-                LakeFormat::Json => "json",
-                LakeFormat::Parquet => "parquet",
-            }
-            .into(),
-        ),
+        ("LakeFormat".into(), c.delivery.format.as_str().into()),
         ("Prefix".into(), c.delivery.prefix.clone()),
         (
             "LakeExpirationDays".into(),
@@ -225,7 +211,7 @@ impl Deployed {
 }
 
 /// Finds the deployed stack and reads its outputs. One line when it is not deployed, not
-/// finished, or deployed with another `Ingest` than the config's.
+/// finished, or deployed with another `Ingest` or `LakeFormat` than the config's.
 pub async fn deployed_stack(loaded: &Loaded) -> Result<Deployed> {
     let sdk = sdk_config(loaded).await?;
     let client = Client::new(&sdk);
@@ -255,34 +241,32 @@ pub async fn deployed_stack(loaded: &Loaded) -> Result<Deployed> {
         stack: name.clone(),
         outputs: outputs.into_iter().collect(),
     };
-    let want = match loaded.config.aws.ingest {
-        Ingest::Kinesis => "kinesis",
-        Ingest::Firehose => "firehose",
-    };
-    if let Some(have) = deployed.outputs.get("Ingest")
-        && have != want
-    {
-        return Err(eyre!(
-            "stack {name} was deployed with Ingest={have} but [aws] ingest is \"{want}\": redeploy (`iotaa stack deploy`) or change the config"
-        ));
-    }
-    let want = match loaded.config.delivery.format {
-        LakeFormat::Json => "json",
-        LakeFormat::Parquet => "parquet",
-    };
-    if let Some(have) = deployed.outputs.get("LakeFormat")
-        && have != want
-    {
-        return Err(eyre!(
-            "stack {name} was deployed with LakeFormat={have} but [delivery] format is \"{want}\": redeploy (`iotaa stack deploy`; infra/README.md says what a switch means for the lake's older hours) or change the config"
-        ));
+    // Settings the stack was deployed with that the app must agree with: (output, the
+    // config's value, its key, more on a redeploy).
+    let c = &loaded.config;
+    for (output, want, key, more) in [
+        ("Ingest", c.aws.ingest.as_str(), "[aws] ingest", ""),
+        (
+            "LakeFormat",
+            c.delivery.format.as_str(),
+            "[delivery] format",
+            "; infra/README.md says what a switch means for the lake's older hours",
+        ),
+    ] {
+        if let Some(have) = deployed.outputs.get(output)
+            && have != want
+        {
+            return Err(eyre!(
+                "stack {name} was deployed with {output}={have} but {key} is \"{want}\": redeploy (`iotaa stack deploy`{more}) or change the config"
+            ));
+        }
     }
     Ok(deployed)
 }
 
 /// The AWS parts of a backend: the streams on the deployed stack, where this process keeps its
 /// state (`<data_dir>/aws/<stack>/`), and the deployed stack itself. One line when the stack is
-/// not deployed, not complete, or deployed with another `Ingest`.
+/// not deployed, not complete, or deployed with another `Ingest` or `LakeFormat`.
 pub struct Opened {
     pub streams: Arc<dyn Streams>,
     pub plan: Plan,

@@ -31,7 +31,6 @@
 use std::fs::File;
 use std::io::{BufReader, Read};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::time::Duration;
 
 use datafusion::arrow::array::RecordBatch;
@@ -42,8 +41,8 @@ use crate::detector::durable::{sync_dir, write_atomically_in};
 
 use super::listing::{is_parquet_name, list_hour_folders, sorted_dir};
 use super::parquet::{ParquetFile, ReadFail, ReadParts, Replaced, Rows};
-use super::write::ParquetObject;
-use super::{COL_DEVICE, COL_READING, COL_TIMESTAMP, table_schema};
+use super::write::{ParquetObject, file_schema};
+use super::{COL_DEVICE, COL_READING, COL_TIMESTAMP};
 
 /// What to compact.
 #[derive(Debug, Clone)]
@@ -263,12 +262,7 @@ fn compact_hour(
     // 3. The Parquet object, durable and in place.
     let readings = object.rows();
     let bytes = object.finish()?;
-    let name = format!(
-        "{}-1-{}-{}.parquet",
-        opts.stream_name,
-        start.format("%Y-%m-%d-%H-%M-%S"),
-        uuid::Uuid::new_v4()
-    );
+    let name = crate::pipeline::delivery::object_name(&opts.stream_name, start, ".parquet");
     let path = dir.join(&name);
     write_atomically_in(&path, &bytes, staging)
         .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
@@ -303,11 +297,7 @@ fn compact_hour(
 /// Every row of a Parquet object, in order.
 fn parquet_rows(file: &ParquetFile, path: &Path) -> Result<Vec<RecordBatch>, String> {
     let projection = [COL_DEVICE, COL_READING, COL_TIMESTAMP];
-    let schema = Arc::new(
-        table_schema()
-            .project(&projection)
-            .map_err(|e| e.to_string())?,
-    );
+    let schema = file_schema();
     let parts = ReadParts {
         schema: &schema,
         projection: &projection,
@@ -431,18 +421,7 @@ mod tests {
         assert_eq!(before.0.len(), 40);
         assert_eq!(before.1, 1, "one malformed line");
 
-        let report = compact(
-            &CompactOptions {
-                root: root.clone(),
-                year_prefix: String::new(),
-                stream_name: "devicedata".into(),
-                now: "2026-12-01T12:00:00Z".parse().unwrap(),
-                min_age: Duration::from_secs(60),
-                abort_after_steps: None,
-            },
-            |_| {},
-        )
-        .unwrap();
+        let report = compact(&opts(&root), |_| {}).unwrap();
         assert_eq!((report.hours, report.objects, report.readings), (1, 3, 40));
         assert_eq!(report.malformed, 1);
         let kept = root
@@ -473,6 +452,8 @@ mod tests {
         assert_eq!(scan(list_objects(list_hour_folders(&root, ""))).0, want);
     }
 
+    /// Compaction of the lake at `root` at 12:00 on 2026-12-01, hours closed a minute after
+    /// they end.
     fn opts(root: &Path) -> CompactOptions {
         CompactOptions {
             root: root.to_path_buf(),
@@ -493,12 +474,9 @@ mod tests {
         std::fs::create_dir_all(&hour).unwrap();
         std::fs::write(hour.join("devicedata-1-a"), line("aaaa", 1, 0)).unwrap();
         let opts = |now: &str| CompactOptions {
-            root: root.clone(),
-            year_prefix: String::new(),
-            stream_name: "devicedata".into(),
             now: now.parse().unwrap(),
             min_age: Duration::from_secs(120),
-            abort_after_steps: None,
+            ..opts(&root)
         };
         let r = compact(&opts("2026-12-01T11:01:59Z"), |_| {}).unwrap();
         assert_eq!((r.hours, r.open_hours), (0, 1));

@@ -173,7 +173,7 @@ pub(super) fn replaced_rows(
 
 /// The compacted Parquet object in `dir` that replaces the object `name`, with the rows
 /// that object gave: (the object, its path, first row, row count).
-pub(super) fn replacement_of(dir: &Path, name: &str) -> Option<(ParquetFile, PathBuf, u64, u64)> {
+fn replacement_of(dir: &Path, name: &str) -> Option<(ParquetFile, PathBuf, u64, u64)> {
     for (file, path, ty, _) in sorted_dir(dir) {
         if !ty.is_file() || !is_parquet_name(&file) {
             continue;

@@ -36,11 +36,11 @@ use serde::{Deserialize, Serialize};
 
 use super::{COL_DATEHOUR, COL_DEVICE, COL_READING, COL_TIMESTAMP, table_schema};
 
-/// Footer key naming the JSON objects a compacted object replaces.
+/// Footer key naming the objects a compacted object replaces.
 pub const COMPACTED_FROM: &str = "iotaa.compacted_from";
 
-/// One JSON object folded into a compacted Parquet object: its file name and how many rows it
-/// gave, in the Parquet object's row order.
+/// One object (JSON, or a smaller Parquet object) folded into a compacted Parquet object: its
+/// file name and how many rows it gave, in the Parquet object's row order.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Replaced {
     pub object: String,

@@ -29,7 +29,7 @@ use super::{COL_DEVICE, COL_READING, COL_TIMESTAMP, table_schema};
 pub const ROW_GROUP_ROWS: usize = 65_536;
 
 /// The object's columns: the table's, without the partition column.
-fn file_schema() -> SchemaRef {
+pub(super) fn file_schema() -> SchemaRef {
     let table = table_schema();
     let fields: Vec<Field> = [COL_DEVICE, COL_READING, COL_TIMESTAMP]
         .iter()
